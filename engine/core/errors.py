@@ -1,0 +1,158 @@
+"""The errors kjobs raises. Every one is a ``KjobsError``; leaves also subclass the fitting builtin.
+
+::
+
+    KjobsError
+    ├── NotFoundError (LookupError)
+    │   ├── JobNotFound            unknown job id
+    │   ├── StepNotFound           unknown step id of a known job
+    │   └── CatalogNotFound        unknown cube, model or project
+    ├── InvalidRequest (ValueError)   a bad parameter or body
+    ├── ConfigError (ValueError)      a config file or value that cannot be used
+    ├── NotAllowed                    the operation is not allowed in the current state
+    │   ├── OperationNotAllowed        batch: (operation, state) is not in SPEC §2.1
+    │   ├── IllegalTransition          a state change outside the table of SPEC §1
+    │   ├── StreamingActionNotAllowed  streaming: e.g. START of a started job
+    │   ├── ModelBroken                streaming: START of a broken model
+    │   └── SegmentsOverlap            a build whose range overlaps a NEW or READY segment
+    ├── ConcurrentModification        a write lost the race on a job's version (store level)
+    └── StepFailure                    raised by executors: a step failed (kind = retry class)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class KjobsError(Exception):
+    """Root of every error kjobs raises on purpose."""
+
+
+class NotFoundError(KjobsError, LookupError):
+    """Something named in a request does not exist."""
+
+
+class JobNotFound(NotFoundError):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Cannot find job '{job_id}'")
+        self.job_id = job_id
+
+
+class StepNotFound(NotFoundError):
+    """The job has no step with this id."""
+
+    def __init__(self, job_id: str, step_id: str) -> None:
+        super().__init__(f"Cannot find step '{step_id}' of job '{job_id}'")
+        self.job_id = job_id
+        self.step_id = step_id
+
+
+class CatalogNotFound(NotFoundError):
+    """No cube, model or project has this name."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"Cannot find {kind} '{name}'")
+        self.kind = kind
+        self.name = name
+
+
+class InvalidRequest(KjobsError, ValueError):
+    """A parameter or body that cannot be accepted."""
+
+
+class ConfigError(KjobsError, ValueError):
+    """A config file or value that cannot be used: names the file, key and reason."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        super().__init__(f"{file}: {key}: {reason}")
+        self.file = file
+        self.key = key
+        self.reason = reason
+
+
+class NotAllowed(KjobsError):
+    """The request is well formed but not allowed in the current state."""
+
+
+class OperationNotAllowed(NotAllowed):
+    """A batch operation asked of a job in a state that does not allow it."""
+
+    def __init__(
+        self,
+        job_id: str,
+        operation: str,
+        state: str,
+        allowed: Iterable[str],
+        message: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.operation = operation
+        self.state = state
+        self.allowed = tuple(sorted(allowed))
+        super().__init__(
+            message
+            or (
+                f"Cannot {operation.lower()} job '{job_id}': it is {state}; "
+                f"{operation.lower()} is allowed from {', '.join(self.allowed) or 'no state'}"
+            )
+        )
+
+
+class IllegalTransition(NotAllowed):
+    """A state change the table of SPEC §1 does not have."""
+
+    def __init__(self, subject: str, old: str, new: str) -> None:
+        super().__init__(f"Illegal transition of {subject}: {old} -> {new}")
+        self.subject = subject
+        self.old = old
+        self.new = new
+
+
+class StreamingActionNotAllowed(NotAllowed):
+    """A streaming action refused in the job's current status."""
+
+    def __init__(self, job_id: str, action: str, status: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.action = action
+        self.status = status
+
+
+class ModelBroken(NotAllowed):
+    """START of a streaming job whose model is broken."""
+
+    def __init__(self, model_alias: str) -> None:
+        super().__init__(f'Can\'t start. Model "{model_alias}" is currently broken.')
+        self.model_alias = model_alias
+
+
+class SegmentsOverlap(NotAllowed):
+    """A build whose range overlaps a NEW or READY segment of the cube."""
+
+    def __init__(self, cube: str, new_range: tuple[int, int], existing: str) -> None:
+        super().__init__(
+            f"Segments overlap: cube '{cube}' already has segment {existing} overlapping "
+            f"[{new_range[0]}, {new_range[1]})"
+        )
+        self.cube = cube
+        self.existing = existing
+
+
+class ConcurrentModification(KjobsError):
+    """A write carried a stale version: another writer changed the record first."""
+
+    def __init__(self, record_id: str, expected_version: int) -> None:
+        super().__init__(f"'{record_id}' changed since version {expected_version}")
+        self.record_id = record_id
+        self.expected_version = expected_version
+
+
+class StepFailure(KjobsError):
+    """An executor's report that its step failed; ``kind`` is matched by the retry policy."""
+
+    def __init__(self, message: str, kind: str = "StepFailure", info: dict[str, str] | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.info = dict(info or {})

@@ -1,0 +1,102 @@
+"""Cube segments (SPEC §2.2): which range a BUILD, MERGE or REFRESH may take, and what it leaves.
+
+Pure functions over the cube's current segments; the store persists the result.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from engine.core.errors import InvalidRequest, NotAllowed, SegmentsOverlap
+from engine.core.jobs import FULL_BUILD_END, Segment, segment_name
+
+BUILD_TYPES = ("BUILD", "MERGE", "REFRESH")
+LIVE = frozenset({"NEW", "READY"})
+
+
+def normalise_range(start: int, end: int) -> tuple[int, int]:
+    """``startTime`` 0 and ``endTime`` 0 mean a full build over ``[0, 2^63 - 1)``."""
+    if start < 0 or end < 0:
+        raise InvalidRequest(f"startTime and endTime must not be negative: {start}, {end}")
+    if start == 0 and end == 0:
+        return 0, FULL_BUILD_END
+    if start > end:
+        raise InvalidRequest(f"startTime {start} must not be greater than endTime {end}")
+    if start == end:
+        raise InvalidRequest(f"the segment range [{start}, {end}) is empty")
+    return start, end
+
+
+def _overlaps(a: tuple[int, int], b: Segment) -> bool:
+    return a[0] < b.end and b.start < a[1]
+
+
+def plan_segment(
+    uuid: str,
+    cube: str,
+    build_type: str,
+    start: int,
+    end: int,
+    existing: Sequence[Segment],
+) -> Segment:
+    """The NEW segment a job of ``build_type`` over ``[start, end)`` creates, or an error."""
+    if build_type not in BUILD_TYPES:
+        raise InvalidRequest(f"buildType must be one of {', '.join(BUILD_TYPES)}: {build_type!r}")
+    rng = normalise_range(start, end)
+    if build_type == "BUILD":
+        return _plan_build(uuid, cube, rng, existing)
+    if build_type == "REFRESH":
+        return _plan_refresh(uuid, cube, rng, existing)
+    return _plan_merge(uuid, cube, rng, existing)
+
+
+def _new(uuid: str, cube: str, rng: tuple[int, int], merged_from: tuple[str, ...] = ()) -> Segment:
+    return Segment(uuid, cube, segment_name(*rng), rng[0], rng[1], "NEW", merged_from)
+
+
+def _plan_build(uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]) -> Segment:
+    for seg in existing:
+        if seg.status in LIVE and _overlaps(rng, seg):
+            raise SegmentsOverlap(cube, rng, seg.name)
+    return _new(uuid, cube, rng)
+
+
+def _plan_refresh(
+    uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]
+) -> Segment:
+    target = next((s for s in existing if s.status == "READY" and (s.start, s.end) == rng), None)
+    if target is None:
+        raise NotAllowed(f"Cube '{cube}' has no READY segment [{rng[0]}, {rng[1]}) to refresh")
+    for seg in existing:
+        if seg.status == "NEW" and _overlaps(rng, seg):
+            raise SegmentsOverlap(cube, rng, seg.name)
+    return _new(uuid, cube, rng, (target.uuid,))
+
+
+def _plan_merge(uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]) -> Segment:
+    for seg in existing:
+        if seg.status == "NEW" and _overlaps(rng, seg):
+            raise SegmentsOverlap(cube, rng, seg.name)
+    inside = sorted(
+        (s for s in existing if s.status == "READY" and rng[0] <= s.start and s.end <= rng[1]),
+        key=lambda s: s.start,
+    )
+    if len(inside) < 2:
+        raise NotAllowed(
+            f"Cube '{cube}' needs at least two READY segments inside [{rng[0]}, {rng[1]}) to merge"
+        )
+    for before, after in itertools.pairwise(inside):
+        if before.end != after.start:
+            raise NotAllowed(
+                f"Cube '{cube}' has a gap between segments {before.name} and {after.name}"
+            )
+    merged = (inside[0].start, inside[-1].end)
+    return _new(uuid, cube, merged, tuple(s.uuid for s in inside))
+
+
+def land_segment(new: Segment, existing: Sequence[Segment]) -> list[Segment]:
+    """ "Update Cube Info": the new segment READY, the segments it replaces removed."""
+    replaced = set(new.merged_from)
+    kept = [s for s in existing if s.uuid not in replaced and s.uuid != new.uuid]
+    return [*kept, Segment(new.uuid, new.cube, new.name, new.start, new.end, "READY")]

@@ -1,0 +1,200 @@
+"""The rules of Kylin's job states, as data: SPEC §1 (batch) and §5 (streaming).
+
+This is the one place that says which state may follow which and which operation is allowed
+from where. Everything else (operations, scheduler, API, tests) asks these tables; nothing
+re-encodes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Final
+
+
+class State(StrEnum):
+    """Persisted state of a batch job or step (Kylin's ``ExecutableState``)."""
+
+    READY = "READY"  #: waiting for a slot, or reset by resume/rollback/recovery
+    RUNNING = "RUNNING"
+    ERROR = "ERROR"
+    STOPPED = "STOPPED"  #: paused
+    DISCARDED = "DISCARDED"  #: final
+    SUCCEED = "SUCCEED"  #: final
+
+    @property
+    def is_final(self) -> bool:
+        """True for SUCCEED and DISCARDED, which nothing but rollback leaves."""
+        return self in FINAL_STATES
+
+    @property
+    def rest_name(self) -> str:
+        """The name the REST API shows (``job_status`` / ``step_status``)."""
+        return REST_NAMES[self]
+
+
+FINAL_STATES: Final = frozenset({State.SUCCEED, State.DISCARDED})
+
+# ---------------------------------------------------------------------------------------------
+# SPEC §1: the transition table, shared by jobs and steps.
+#
+#   from \ to   READY  RUNNING  ERROR  STOPPED  DISCARDED  SUCCEED
+#   READY         -       Y       Y       Y         Y         -
+#   RUNNING       Y       -       Y       Y         Y         Y
+#   ERROR         Y       -       -       -         Y         -
+#   STOPPED       Y       -       -       -         Y         -
+#   DISCARDED     -       -       -       -         -         -
+#   SUCCEED       Y       -       -       -         -         -      (rollback only)
+# ---------------------------------------------------------------------------------------------
+TRANSITIONS: Final[Mapping[State, frozenset[State]]] = {
+    State.READY: frozenset({State.RUNNING, State.ERROR, State.STOPPED, State.DISCARDED}),
+    State.RUNNING: frozenset(
+        {State.READY, State.ERROR, State.STOPPED, State.DISCARDED, State.SUCCEED}
+    ),
+    State.ERROR: frozenset({State.READY, State.DISCARDED}),
+    State.STOPPED: frozenset({State.READY, State.DISCARDED}),
+    State.DISCARDED: frozenset(),
+    State.SUCCEED: frozenset({State.READY}),
+}
+
+
+def can_transition(old: State, new: State) -> bool:
+    """Whether ``old -> new`` is a transition of SPEC §1 (staying put is not one)."""
+    return new in TRANSITIONS[old]
+
+
+REST_NAMES: Final[Mapping[State, str]] = {
+    State.READY: "PENDING",
+    State.RUNNING: "RUNNING",
+    State.ERROR: "ERROR",
+    State.STOPPED: "STOPPED",
+    State.DISCARDED: "DISCARDED",
+    State.SUCCEED: "FINISHED",
+}
+
+#: Kylin's integer status codes, used by the ``status`` filter of ``GET /jobs``.
+STATUS_CODES: Final[Mapping[str, int]] = {
+    "NEW": 0,
+    "PENDING": 1,
+    "RUNNING": 2,
+    "FINISHED": 4,
+    "ERROR": 8,
+    "DISCARDED": 16,
+    "STOPPED": 32,
+}
+
+STATE_BY_CODE: Final[Mapping[int, State]] = {
+    STATUS_CODES[rest]: state for state, rest in REST_NAMES.items()
+}
+
+
+class Operation(StrEnum):
+    """What a user may ask of a batch job (SPEC §2.1)."""
+
+    RESUME = "RESUME"
+    DISCARD = "DISCARD"
+    PAUSE = "PAUSE"
+    ROLLBACK = "ROLLBACK"
+    DROP = "DROP"
+    RESTART = "RESTART"  #: Kylin 5 bulk action only
+
+
+# SPEC §2.1: the job states each operation is allowed from. Submit has no "from".
+OPERATION_ALLOWED_FROM: Final[Mapping[Operation, frozenset[State]]] = {
+    Operation.RESUME: frozenset({State.ERROR, State.STOPPED}),
+    Operation.DISCARD: frozenset({State.READY, State.RUNNING, State.ERROR, State.STOPPED}),
+    Operation.PAUSE: frozenset({State.READY, State.RUNNING}),
+    Operation.ROLLBACK: frozenset({State.SUCCEED, State.ERROR, State.STOPPED}),
+    Operation.DROP: frozenset({State.SUCCEED, State.DISCARDED}),
+    Operation.RESTART: frozenset({State.RUNNING, State.ERROR, State.STOPPED}),
+}
+
+
+# =============================================================================================
+# Streaming jobs (SPEC §5)
+# =============================================================================================
+
+
+class StreamingStatus(StrEnum):
+    """Persisted status of a Kylin 5 streaming job."""
+
+    STOPPED = "STOPPED"  #: initial
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    ERROR = "ERROR"
+    LAUNCHING_ERROR = "LAUNCHING_ERROR"  #: listed as ERROR with ``launching_error: true``
+
+    @property
+    def listed_as(self) -> str:
+        """The ``job_status`` the list endpoint shows."""
+        return "ERROR" if self is StreamingStatus.LAUNCHING_ERROR else self.value
+
+
+class StreamingAction(StrEnum):
+    """Actions of ``PUT /streaming_jobs/status``."""
+
+    START = "START"
+    STOP = "STOP"
+    FORCE_STOP = "FORCE_STOP"
+    RESTART = "RESTART"
+
+
+class StreamingJobType(StrEnum):
+    """The two jobs every streaming model has."""
+
+    STREAMING_BUILD = "STREAMING_BUILD"
+    STREAMING_MERGE = "STREAMING_MERGE"
+
+
+STREAMING_IDLE: Final = frozenset(
+    {StreamingStatus.STOPPED, StreamingStatus.ERROR, StreamingStatus.LAUNCHING_ERROR}
+)
+STREAMING_ACTIVE: Final = frozenset(
+    {StreamingStatus.STARTING, StreamingStatus.RUNNING, StreamingStatus.STOPPING}
+)
+
+# ---------------------------------------------------------------------------------------------
+# SPEC §5: what each action does from each status. A value is the chain of statuses written,
+# in order (an empty chain = no-op), or None = the action is refused ("job already started").
+#
+#   from                             START                  STOP                FORCE_STOP
+#   STOPPED                          STARTING (then launch) no-op               STOPPING, STOPPED
+#   ERROR                            STARTING               no-op               STOPPING, STOPPED
+#   LAUNCHING_ERROR                  STARTING               ERROR               STOPPING, STOPPED
+#   STARTING / RUNNING / STOPPING    refused                STOPPING (graceful) STOPPED (at once)
+#
+# RESTART = FORCE_STOP then START, from any status. Launch results and loop outcomes are events,
+# not actions; they live in core/streaming.py beside this table's users.
+# ---------------------------------------------------------------------------------------------
+STREAMING_ACTIONS: Final[
+    Mapping[StreamingAction, Mapping[StreamingStatus, tuple[StreamingStatus, ...] | None]]
+] = {
+    StreamingAction.START: {
+        StreamingStatus.STOPPED: (StreamingStatus.STARTING,),
+        StreamingStatus.ERROR: (StreamingStatus.STARTING,),
+        StreamingStatus.LAUNCHING_ERROR: (StreamingStatus.STARTING,),
+        StreamingStatus.STARTING: None,
+        StreamingStatus.RUNNING: None,
+        StreamingStatus.STOPPING: None,
+    },
+    StreamingAction.STOP: {
+        StreamingStatus.STOPPED: (),
+        StreamingStatus.ERROR: (),
+        StreamingStatus.LAUNCHING_ERROR: (StreamingStatus.ERROR,),
+        StreamingStatus.STARTING: (StreamingStatus.STOPPING,),
+        StreamingStatus.RUNNING: (StreamingStatus.STOPPING,),
+        StreamingStatus.STOPPING: (),
+    },
+    StreamingAction.FORCE_STOP: {
+        StreamingStatus.STOPPED: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
+        StreamingStatus.ERROR: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
+        StreamingStatus.LAUNCHING_ERROR: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
+        StreamingStatus.STARTING: (StreamingStatus.STOPPED,),
+        StreamingStatus.RUNNING: (StreamingStatus.STOPPED,),
+        StreamingStatus.STOPPING: (StreamingStatus.STOPPED,),
+    },
+    StreamingAction.RESTART: {
+        status: (StreamingStatus.STOPPED, StreamingStatus.STARTING) for status in StreamingStatus
+    },
+}

@@ -1,0 +1,55 @@
+"""Typed settings the engine runs with. ``engine.config`` loads and validates them from TOML.
+
+Defaults here are Kylin's defaults; the shipped ``config/engine.toml`` states them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of the REST server (HTTP Basic)."""
+
+    name: str
+    password: str
+    authorities: tuple[str, ...] = ("ROLE_ADMIN",)
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    """``kylin.streaming.*`` defaults; a job's own params override them."""
+
+    duration_s: int = 30  #: kylin.streaming.duration: build micro-batch interval
+    merge_interval_s: int = 60  #: kjobs.streaming.merge-interval: merge pass interval
+    segment_merge_threshold: int = 3  #: kylin.streaming.segment-merge-threshold
+    segment_max_size: str = "32m"  #: kylin.streaming.segment-max-size
+    max_offsets_per_trigger: int = 0  #: kylin.streaming.kafka-conf.maxOffsetsPerTrigger
+    job_retry_enabled: bool = False  #: kylin.streaming.job-retry-enabled
+    job_retry_interval_s: int = 300  #: kylin.streaming.job-retry-interval (5 min)
+    job_retry_max_interval_s: int = 1800  #: kylin.streaming.job-retry-max-interval (30 min)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything the engine's runtime needs besides the catalog."""
+
+    max_concurrent_jobs: int = 10  #: kylin.job.max-concurrent-jobs
+    retry: int = 0  #: kylin.job.retry
+    retry_interval_ms: int = 30_000  #: kylin.job.retry-interval
+    retry_exception_classes: frozenset[str] = frozenset()  #: kylin.job.retry-exception-classes
+    max_output_bytes: int = 10 * 1024 * 1024  #: kylin.job.execute-output.max-size
+    grace_seconds: float = 5.0  #: kjobs.job.kill-grace-period: SIGTERM -> SIGKILL
+    shell_timeout_s: float | None = None  #: kjobs.job.shell-timeout: default per-step timeout
+    time_scale: float = 1.0  #: kjobs.time-scale: simulated work runs N times faster
+    store: str = ""  #: kjobs.store: SQLite file path, ":memory:" for the in-memory store
+    node_id: str = ""  #: kjobs.node-id: build_instance; empty = "{pid}@{host}"
+    workdir: str = ""  #: kjobs.workdir: root of per-job working directories (default: temp)
+    seed: int = 0  #: kjobs.seed: seeds simulated behaviour
+    version: str = "4.0.0.0"  #: kjobs.version: the ``version`` shown in JSON
+    users: tuple[User, ...] = (User("ADMIN", "KYLIN"),)
+    env: tuple[tuple[str, str], ...] = ()  #: kjobs.job.env: environment for real shell steps
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    config_dir: Path | None = None  #: where the settings came from (for messages)

@@ -1,0 +1,119 @@
+"""The store port: where all batch job state lives. Adapters: ``memory.py``, ``sqlite.py``.
+
+Rules every adapter keeps (the contract tests in ``tests/integration/test_store_contract.py``
+run against each one):
+
+- ``save_job`` is a compare-and-set on ``Job.version``: the stored version must equal the
+  given job's version (``expected`` None = the job must not exist yet). The stored copy gets
+  ``version + 1`` and is returned. A lost race raises ``ConcurrentModification`` and writes
+  nothing of that call.
+- Everything passed to one ``save_job`` call (job, segment changes, outputs) is written
+  atomically: all of it or none.
+- Outputs are stored per ``(step_id, attempt)``; text longer than ``max_output_bytes`` keeps
+  its tail, prefixed with a line that says how much was cut.
+- Reads see every write whose call has returned.
+
+A PostgreSQL adapter with row leases fits the same port: ``save_job`` becomes
+``UPDATE ... WHERE version = $n`` and ``claim_ready`` (later) ``SELECT ... FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine.core.jobs import Job, Segment
+from engine.core.states import State
+
+DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024  #: ``kylin.job.execute-output.max-size``
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Filters of ``GET /jobs`` (SPEC §6); results are newest change first."""
+
+    cube: str | None = None  #: case-insensitive substring of the cube name
+    project: str | None = None  #: exact project name
+    states: frozenset[State] | None = None
+    modified_since: int | None = None  #: epoch ms; jobs changed at or after it
+    offset: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputWrite:
+    """The captured output of one attempt of one step (replaces what was stored for it)."""
+
+    step_id: str
+    attempt: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChange:
+    """Segments to upsert and to delete, written with the job in one transaction."""
+
+    upsert: Sequence[Segment] = ()
+    delete: Sequence[str] = ()  #: segment uuids
+
+
+@dataclass(frozen=True, slots=True)
+class JobWrite:
+    """One atomic write: a job (compare-and-set on its version) and what goes with it."""
+
+    job: Job
+    expected_version: int | None  #: None: the job is new
+    segments: SegmentChange | None = None
+    outputs: Sequence[OutputWrite] = field(default_factory=tuple)
+    clear_outputs: Sequence[str] = field(default_factory=tuple)  #: step ids
+
+
+class JobStore(Protocol):
+    """Persistence of batch jobs, their step outputs and cube segments."""
+
+    async def open(self) -> None:
+        """Connect, migrate to the latest schema; idempotent."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections."""
+
+    async def save_job(self, write: JobWrite) -> Job:
+        """Write atomically with compare-and-set; return the stored job (version + 1)."""
+
+    async def delete_job(self, job_id: str, expected_version: int) -> None:
+        """Delete a job, its outputs (compare-and-set); ``JobNotFound`` if it is gone."""
+
+    async def get_job(self, job_id: str) -> Job:
+        """The stored job; ``JobNotFound`` when there is none."""
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        """Jobs matching ``query``, newest ``last_modified`` first, paged."""
+
+    async def count_jobs(self, query: JobFilter) -> int:
+        """How many jobs match ``query`` (paging ignored)."""
+
+    async def count_by_state(self) -> dict[State, int]:
+        """Number of jobs in each state (states with none may be missing)."""
+
+    async def jobs_in_states(self, states: frozenset[State]) -> list[Job]:
+        """Every job in one of ``states``, oldest first (recovery and scheduling)."""
+
+    async def read_output(self, step_id: str, attempt: int) -> str | None:
+        """The stored output of one attempt, None when nothing was stored."""
+
+    async def output_attempts(self, step_id: str) -> list[int]:
+        """Attempt numbers that have stored output, ascending."""
+
+    async def segments(self, cube: str) -> list[Segment]:
+        """The cube's segments, by range start."""
+
+
+def bound_output(text: str, max_bytes: int) -> str:
+    """Keep the tail of ``text`` within ``max_bytes`` (UTF-8), saying what was cut."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    tail = data[len(data) - max_bytes :].decode("utf-8", "ignore")
+    cut = len(data) - len(tail.encode("utf-8"))
+    return f"[kjobs: {cut} bytes of earlier output were cut to keep the last {max_bytes}]\n{tail}"
