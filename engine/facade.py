@@ -1,0 +1,318 @@
+"""``Engine``: the library's one entry point (re-exported by ``engine``).
+
+::
+
+    async with Engine() as engine:                       # shipped config, SQLite store
+        job = await engine.submit_build("kylin_sales_cube")
+        job = await engine.wait_for(job.id, {State.SUCCEED, State.ERROR})
+
+Every operation loads the job, asks the pure core for a decision, stores it with
+compare-and-set, then acts. Two racing operations on one job: one wins, the other gets the
+state error the core raises for the winner's state.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from engine.clock import Clock, SystemClock
+from engine.config import Config, load_config
+from engine.core import operations as ops
+from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
+from engine.core.jobs import Job, Segment, StepSpec
+from engine.core.segments import plan_segment
+from engine.core.states import STATUS_CODES, State
+from engine.events import Event, EventBus
+from engine.output import NO_OUTPUT
+from engine.scheduler import Scheduler
+from engine.store import open_store
+from engine.store.base import JobFilter, JobStore
+from engine.writer import Decide, JobWriter
+
+log = structlog.get_logger("kjobs")
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """``GET .../steps/{stepId}/output``: the padded step id and its latest output."""
+
+    job_id: str
+    step_id: str
+    cmd_output: str | None
+
+
+class Engine:
+    """The embeddable kjobs engine: an async context manager."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        store: JobStore | str | None = None,
+        clock: Clock | None = None,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        settings = self.config.engine
+        self.settings = settings
+        self.catalog = self.config.catalog
+        self.clock: Clock = clock or SystemClock()
+        self.store: JobStore = _resolve_store(store, settings.store, settings.max_output_bytes)
+        self.events = EventBus()
+        self.instance = settings.node_id or f"{os.getpid()}@{socket.gethostname()}"
+        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._writer = JobWriter(self.store, self.clock, self.events)
+        self._workroot = Path(settings.workdir or Path(tempfile.gettempdir()) / "kjobs-work")
+        self.scheduler = Scheduler(
+            self._writer,
+            self.store,
+            self.clock,
+            settings,
+            self.events,
+            self.catalog.profile,
+            self.instance,
+            self._workroot,
+        )
+        self._writer.handler = self.scheduler
+        self._submit_lock = anyio.Lock()  # segment planning reads then writes: one at a time
+        self._stack: AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await self.store.open()
+            stack.push_async_callback(self.store.close)
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.push_async_callback(self._stop)
+            await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
+            await self._recover()
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        log.info("kjobs.engine.started", instance=self.instance)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+        log.info("kjobs.engine.stopped", instance=self.instance)
+
+    async def _stop(self) -> None:
+        await self.scheduler.shutdown()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    async def _recover(self) -> None:
+        """SPEC §2.3: RUNNING jobs and steps -> READY and scheduled; READY jobs scheduled."""
+        jobs = await self.store.jobs_in_states(frozenset({State.RUNNING, State.READY}))
+        jobs.sort(key=lambda j: (j.create_time, j.id))
+        for job in jobs:
+            if job.state is State.RUNNING:
+                log.info("kjobs.job.recovered", job_id=job.id)
+            await self._writer.apply(job, lambda j: ops.recover(j, self.clock.now_ms()))
+
+    # -- submission -----------------------------------------------------------------------
+
+    async def submit_build(
+        self,
+        cube: str,
+        build_type: str = "BUILD",
+        start: int = 0,
+        end: int = 0,
+        *,
+        submitter: str = "ADMIN",
+        priority_offset: int = 0,
+    ) -> Job:
+        """Submit a BUILD, MERGE or REFRESH of ``cube`` over ``[start, end)`` (epoch ms)."""
+        cube_def = self.catalog.cube(cube)
+        job_id = self._new_id()
+        async with self._submit_lock:
+            existing = await self.store.segments(cube_def.name)
+            segment = plan_segment(
+                self._new_id(), cube_def.name, build_type, start, end, existing
+            )
+            specs = self.catalog.expand(
+                cube_def.name, build_type, job_id=job_id, segment=segment,
+                workdir=str(self._workdir(job_id)),
+            )
+            decision = ops.submit(
+                job_id, cube_def.project, cube_def.name, build_type, segment, specs,
+                submitter, self.clock.now_ms(), priority_offset,
+            )
+            job = await self._writer.create(decision)
+        log.info("kjobs.job.submitted", job_id=job.id, cube=cube, build_type=build_type)
+        return job
+
+    async def submit_job(
+        self,
+        steps: Collection[StepSpec],
+        *,
+        project: str = "default",
+        name: str = "adhoc",
+        build_type: str = "BUILD",
+        submitter: str = "ADMIN",
+        priority_offset: int = 0,
+    ) -> Job:
+        """Submit an explicit chain of steps (no cube, no segment bookkeeping)."""
+        job_id = self._new_id()
+        now = self.clock.now_ms()
+        segment = Segment(self._new_id(), name, "adhoc", 0, 0, "NEW")
+        decision = ops.submit(
+            job_id, project, name, build_type, segment, list(steps), submitter, now,
+            priority_offset,
+        )
+        return await self._writer.create(decision)
+
+    def _workdir(self, job_id: str) -> Path:
+        return self._workroot / job_id
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        """The job; ``JobNotFound`` when there is none."""
+        return await self.store.get_job(job_id)
+
+    async def list(self, query: JobFilter | None = None) -> list[Job]:
+        """Jobs matching ``query``, newest change first."""
+        return await self.store.list_jobs(query or JobFilter())
+
+    async def overview(self) -> dict[str, int]:
+        """Kylin's ``/jobs/overview``: the number of jobs per REST status (NEW is always 0)."""
+        counts = await self.store.count_by_state()
+        result = dict.fromkeys(STATUS_CODES, 0)
+        for state, n in counts.items():
+            result[state.rest_name] += n
+        return result
+
+    async def step_output(self, job_id: str, step_id: str, attempt: int | None = None) -> StepOutput:
+        """The step's latest output (or one attempt's); ``null`` before it first runs."""
+        job = await self.get(job_id)
+        step = job.step(_sequence_of(job, step_id))
+        if attempt is None:
+            live = self.scheduler.live_output(job.id, step.sequence)
+            if live is not None:
+                return StepOutput(job.id, step.id, live.text())
+            if step.attempts == 0:
+                return StepOutput(job.id, step.id, None)
+            if step.state is State.READY:
+                return StepOutput(job.id, step.id, NO_OUTPUT)
+            attempt = step.attempts
+        text = await self.store.read_output(step.id, attempt)
+        return StepOutput(job.id, step.id, text if text is not None else "")
+
+    async def wait_for(
+        self, job_id: str, states: Collection[State], timeout: float | None = None
+    ) -> Job:
+        """Wait until the job is in one of ``states``; ``TimeoutError`` after ``timeout`` s."""
+        wanted = frozenset(states)
+        with anyio.fail_after(timeout):
+            async with self.events.subscribe(buffer=0) as events:
+                job = await self.get(job_id)
+                if job.state in wanted:
+                    return job
+                async for event in events:
+                    if event.kind == "job" and event.job_id == job_id:
+                        if event.state in wanted:
+                            return await self.get(job_id)
+        raise JobNotFound(job_id)  # pragma: no cover - the stream never ends on its own
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
+        """An async iterator of every event from now on, while the context is open."""
+        async with self.events.subscribe() as events:
+            yield events
+
+    # -- operations (SPEC §2.1) -----------------------------------------------------------
+
+    async def resume(self, job_id: str) -> Job:
+        """ERROR/STOPPED job: its first ERROR/STOPPED step and the job -> READY."""
+        return await self._operate(job_id, lambda j: ops.resume(j, self.clock.now_ms()))
+
+    async def discard(self, job_id: str) -> Job:
+        """Discard (REST ``cancel``): non-final steps -> DISCARDED, a running step killed."""
+        return await self._operate(job_id, lambda j: ops.discard(j, self.clock.now_ms()))
+
+    async def pause(self, job_id: str) -> Job:
+        """Pause: the current step -> STOPPED (interrupted if running); job -> STOPPED."""
+        return await self._operate(job_id, lambda j: ops.pause(j, self.clock.now_ms()))
+
+    async def restart(self, job_id: str) -> Job:
+        """Kylin 5 restart: every step READY; the job runs again from step 00."""
+        return await self._operate(job_id, lambda j: ops.restart(j, self.clock.now_ms()))
+
+    async def rollback(self, job_id: str, step_id: str) -> Job:
+        """Steps from ``step_id`` on -> READY with info and output cleared."""
+        job = await self.get(job_id)
+        sequence = _sequence_of(job, step_id)
+        return await self._operate(
+            job_id, lambda j: ops.rollback(j, sequence, self.clock.now_ms())
+        )
+
+    async def drop(self, job_id: str) -> Job:
+        """Delete a finished or discarded job; returns it as it was."""
+        while True:
+            job = await self.get(job_id)
+            ops.drop(job)
+            try:
+                await self.store.delete_job(job.id, job.version)
+            except ConcurrentModification:
+                continue
+            self.scheduler.forget(job.id)
+            return job
+
+    async def _operate(self, job_id: str, decide: Decide) -> Job:
+        job = await self.get(job_id)
+        stored, _ = await self._writer.apply(job, decide)
+        log.info("kjobs.job.changed", job_id=job_id, state=stored.state.value)
+        return stored
+
+    def now_ms(self) -> int:
+        """The engine clock's time."""
+        return self.clock.now_ms()
+
+
+def _sequence_of(job: Job, step_id: str) -> int:
+    """Accept ``{jobId}-NN`` and the unpadded ``{jobId}-N`` of the seed's example."""
+    prefix = f"{job.id}-"
+    suffix = step_id[len(prefix) :] if step_id.startswith(prefix) else ""
+    if suffix.isdigit() and int(suffix) < len(job.steps):
+        return int(suffix)
+    raise StepNotFound(job.id, step_id)
+
+
+def _resolve_store(store: JobStore | str | None, configured: str, max_bytes: int) -> JobStore:
+    if store is None:
+        store = configured or default_store_path()
+    if isinstance(store, str):
+        return open_store(store, max_output_bytes=max_bytes)
+    return store
+
+
+def default_store_path() -> str:
+    """``$XDG_DATA_HOME/kjobs/kjobs.sqlite`` (``~/.local/share`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "kjobs" / "kjobs.sqlite")

@@ -1,0 +1,337 @@
+"""The async runner of batch jobs: slots, priority with ageing, step execution, retries.
+
+At most ``max_concurrent_jobs`` jobs hold a slot. A job keeps its slot from its first step
+until it ends, fails or is interrupted, going straight from one step to the next: the success
+of step N and the start of step N+1 are one durable write, and the executor of N+1 starts as
+soon as that write returns (no polling). Waiting jobs are taken in priority order, then
+submission order; a waiting job gains +1 per slot handed to another job (ageing), which is
+the same as ordering by ``priority - round_enqueued``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from engine.clock import Clock
+from engine.core import operations as ops
+from engine.core.errors import ConcurrentModification, JobNotFound, NotAllowed, StepFailure
+from engine.core.jobs import Job, Step
+from engine.core.states import State
+from engine.events import Event, EventBus
+from engine.output import LiveOutput
+from engine.settings import EngineSettings
+from engine.store.base import JobStore
+from engine.writer import JobWriter
+from steps import executor_for
+from steps.base import Profile, StepContext
+
+log = structlog.get_logger("kjobs")
+
+ProfileLookup = Callable[[str], Profile]
+
+
+@dataclass
+class _Running:
+    """A job that holds a slot, and how to interrupt its current step."""
+
+    job_id: str
+    job: Job | None = None  #: the newest stored version this runner knows
+    scope: anyio.CancelScope | None = None
+    sequence: int = -1
+    output: LiveOutput | None = None
+    requeue: bool = False  #: scheduled again while its runner was still winding down
+
+
+@dataclass(order=True)
+class _Waiting:
+    key: int  # -(priority - round_enqueued): smaller runs first
+    seq: int  # submission order among equals
+    job_id: str = field(compare=False)
+
+
+class Scheduler:
+    """Runs READY jobs through their steps with the configured executors."""
+
+    def __init__(
+        self,
+        writer: JobWriter,
+        store: JobStore,
+        clock: Clock,
+        settings: EngineSettings,
+        events: EventBus,
+        profiles: ProfileLookup,
+        instance: str,
+        workdir: Path,
+    ) -> None:
+        self._writer = writer
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self._events = events
+        self._profiles = profiles
+        self._instance = instance
+        self._workdir = workdir
+        self._heap: list[_Waiting] = []
+        self._waiting: dict[str, _Waiting] = {}
+        self._running: dict[str, _Running] = {}
+        self._round = 0
+        self._seq = itertools.count()
+        self._wake = anyio.Event()
+        self._tg: TaskGroup | None = None
+        self._closing = False
+
+    # -- public ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED):
+        """The dispatch loop: hand free slots to waiting jobs until cancelled."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            while True:
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                self._dispatch()
+
+    def schedule(self, job: Job) -> None:
+        """Queue a READY job for a slot (idempotent)."""
+        if job.id in self._running:
+            self._running[job.id].requeue = True
+            return
+        if job.id in self._waiting:
+            return
+        entry = _Waiting(-(job.priority - self._round), next(self._seq), job.id)
+        self._waiting[job.id] = entry
+        heapq.heappush(self._heap, entry)
+        self._wake.set()
+
+    def interrupt(self, job_id: str) -> None:
+        """Stop the job's running step at once (its state was already written)."""
+        running = self._running.get(job_id)
+        if running is not None and running.scope is not None:
+            running.scope.cancel()
+
+    def forget(self, job_id: str) -> None:
+        """The job is no longer READY: drop it from the queue."""
+        self._waiting.pop(job_id, None)
+
+    def live_output(self, job_id: str, sequence: int) -> LiveOutput | None:
+        """The live output of the job's step, if that step is running here now."""
+        running = self._running.get(job_id)
+        if running is not None and running.sequence == sequence:
+            return running.output
+        return None
+
+    @property
+    def running_jobs(self) -> int:
+        """Jobs holding a slot right now."""
+        return len(self._running)
+
+    async def shutdown(self) -> None:
+        """Interrupt every running step and leave its job READY (resumable on next start)."""
+        self._closing = True
+        for running in list(self._running.values()):
+            if running.scope is not None:
+                running.scope.cancel()
+        with anyio.CancelScope(shield=True):
+            for job_id in list(self._running):
+                await self._recover(job_id)
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        assert self._tg is not None
+        while self._heap and len(self._running) < self._settings.max_concurrent_jobs:
+            entry = heapq.heappop(self._heap)
+            if self._waiting.get(entry.job_id) is not entry:
+                continue  # forgotten or re-queued since
+            del self._waiting[entry.job_id]
+            self._round += 1
+            self._running[entry.job_id] = _Running(entry.job_id)
+            self._tg.start_soon(self._run_job, entry.job_id, name=f"kjobs.job.{entry.job_id}")
+
+    async def _run_job(self, job_id: str) -> None:
+        try:
+            await self._drive(job_id)
+        except (NotAllowed, JobNotFound, ConcurrentModification) as exc:
+            # A user operation changed the job under us (pause, discard, drop): its decision
+            # already holds; this runner just stops.
+            log.debug("kjobs.job.runner_stopped", job_id=job_id, reason=str(exc))
+        finally:
+            running = self._running.pop(job_id, None)
+            if running is not None and running.requeue and not self._closing:
+                await self._requeue(job_id)
+            self._wake.set()
+
+    async def _requeue(self, job_id: str) -> None:
+        try:
+            job = await self._store.get_job(job_id)
+        except JobNotFound:
+            return
+        if job.state is State.READY:
+            self.schedule(job)
+
+    async def _drive(self, job_id: str) -> None:
+        job = await self._store.get_job(job_id)
+        if job.state is not State.READY:
+            return
+        current = job.current_step
+        previous = _reattach_info(current) if current is not None else None
+        job, effects = await self._writer.apply(
+            job, lambda j: ops.start_next_step(j, self._clock.now_ms(), self._instance)
+        )
+        while not self._closing:
+            run = next((e for e in effects if isinstance(e, ops.RunStep)), None)
+            if run is None:
+                return
+            job, effects = await self._run_step(job, run.sequence, previous)
+            previous = None
+
+    # -- one step -------------------------------------------------------------------------
+
+    async def _run_step(
+        self, job: Job, sequence: int, previous_info: Mapping[str, str] | None
+    ) -> tuple[Job, tuple[ops.Effect, ...]]:
+        running = self._running[job.id]
+        while True:
+            running.job = job
+            step = job.step(sequence)
+            output = LiveOutput(self._settings.max_output_bytes, self._line_listener(step))
+            running.sequence, running.output = sequence, output
+            outcome: StepFailure | dict[str, str] | None = None
+            with anyio.CancelScope() as scope:
+                running.scope = scope
+                outcome = await self._execute(job, step, output, previous_info)
+            running.scope = None
+            if scope.cancelled_caught:
+                await self._keep_interrupted_output(job.id, step, output)
+                raise NotAllowed(f"step {step.id} was interrupted")
+            job = running.job or job  # info updates during the step stored newer versions
+            if isinstance(outcome, StepFailure):
+                if not self._should_retry(step, outcome):
+                    return await self._writer.apply(
+                        job,
+                        lambda j: ops.step_failed(j, sequence, outcome.info, self._now()),
+                        outputs=[(step, output)],
+                    )
+                job, _ = await self._writer.apply(
+                    job,
+                    lambda j: ops.step_retrying(j, sequence, outcome.info, self._now()),
+                    outputs=[(step, output)],
+                )
+                await self._retry_wait(job, sequence)
+                previous_info = None
+                continue
+            info = outcome or {}
+            return await self._writer.apply(
+                job,
+                lambda j: ops.step_succeeded(j, sequence, info, self._now(), self._instance),
+                outputs=[(step, output)],
+            )
+
+    async def _execute(
+        self, job: Job, step: Step, output: LiveOutput, previous: Mapping[str, str] | None
+    ) -> StepFailure | dict[str, str]:
+        ctx = StepContext(
+            job_id=job.id,
+            step=step,
+            params=job.params,
+            output=output,
+            info=_InfoSink(self, job.id, step.sequence),
+            clock=self._clock,
+            rng=random.Random(f"{self._settings.seed}:{job.id}:{step.sequence}:{step.attempts}"),
+            profile=self._profiles(step.spec.profile),
+            time_scale=self._settings.time_scale,
+            workdir=self._workdir / job.id,
+            env=dict(self._settings.env),
+            grace_seconds=self._settings.grace_seconds,
+            previous_info=previous,
+            attempt=step.attempts,
+        )
+        log.debug("kjobs.step.started", job_id=job.id, step_id=step.id, attempt=step.attempts)
+        try:
+            result = await executor_for(step.spec).run(ctx)
+        except StepFailure as failure:
+            log.info("kjobs.step.failed", job_id=job.id, step_id=step.id, reason=str(failure))
+            output.write(f"{failure}\n")
+            return failure
+        except Exception as exc:  # an executor bug must not take the engine down
+            log.exception("kjobs.step.crashed", job_id=job.id, step_id=step.id)
+            output.write(f"{type(exc).__name__}: {exc}\n")
+            return StepFailure(str(exc), kind=type(exc).__name__)
+        return dict(result.info)
+
+    def _should_retry(self, step: Step, failure: StepFailure) -> bool:
+        s = self._settings
+        return ops.retry_allowed(step.retries, s.retry, failure.kind, s.retry_exception_classes)
+
+    async def _retry_wait(self, job: Job, sequence: int) -> None:
+        running = self._running[job.id]
+        with anyio.CancelScope() as scope:
+            running.scope = scope
+            await self._clock.sleep(self._settings.retry_interval_ms / 1000)
+        running.scope = None
+        if scope.cancelled_caught:
+            raise NotAllowed(f"job {job.id} was interrupted while waiting to retry")
+
+    async def _keep_interrupted_output(self, job_id: str, step: Step, output: LiveOutput) -> None:
+        if not output:
+            return
+        with anyio.CancelScope(shield=True):
+            await self._writer.save_output(job_id, step.id, step.attempts, output.text())
+
+    async def _recover(self, job_id: str) -> None:
+        try:
+            job = await self._store.get_job(job_id)
+            await self._writer.apply(job, lambda j: ops.recover(j, self._now()))
+        except (NotAllowed, JobNotFound, ConcurrentModification):
+            return
+
+    def _now(self) -> int:
+        return self._clock.now_ms()
+
+    def _line_listener(self, step: Step) -> Callable[[str], None] | None:
+        if not self._events.active:
+            return None
+        events, job_id, step_id = self._events, step.job_id, step.id
+        return lambda text: events.publish(
+            Event("output", job_id, self._clock.now_ms(), step_id=step_id, text=text)
+        )
+
+    async def update_info(
+        self, job_id: str, sequence: int, info: Mapping[str, str], wait_time_ms: int | None
+    ) -> None:
+        """Make a running step's progress info durable (called by executors via the sink)."""
+        running = self._running.get(job_id)
+        job = running.job if running is not None and running.job is not None else None
+        if job is None:
+            job = await self._store.get_job(job_id)
+        stored, _ = await self._writer.apply(
+            job,
+            lambda j: ops.update_step_info(j, sequence, info, self._now(), wait_time_ms),
+        )
+        if running is not None:
+            running.job = stored
+
+
+class _InfoSink:
+    def __init__(self, scheduler: Scheduler, job_id: str, sequence: int) -> None:
+        self._scheduler = scheduler
+        self._job_id = job_id
+        self._sequence = sequence
+
+    async def update(self, info: Mapping[str, str], wait_time_ms: int | None = None) -> None:
+        await self._scheduler.update_info(self._job_id, self._sequence, info, wait_time_ms)
+
+
+def _reattach_info(step: Step) -> Mapping[str, str] | None:
+    # Only crash recovery may re-attach; a paused or resumed step re-runs from scratch.
+    return dict(step.info) if step.reattach and step.info else None
