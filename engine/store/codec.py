@@ -1,0 +1,305 @@
+"""JSON form of the stored records (``Job`` with its steps, ``Segment``), and shared store checks.
+
+The encoding is compact on purpose (every step transition rewrites the whole job): a step does
+not repeat its job id or sequence, and fields that are "unset" (0 times, empty maps, None
+commands) are left out. Decoding never leans on the dataclass defaults: every missing key is
+given its "unset" value here, so a change of a default in ``jobs.py`` cannot change what a
+stored job means. Fields that carry a choice (state, mode, profile) are always written.
+
+Speed: a step transition re-encodes the whole job, but changes one step; the other steps are the
+very same (frozen) objects as before, so the text of each step and spec is cached by object
+identity. This leans on the records' promise never to be mutated, maps included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Generic, TypeVar
+
+from engine.core.jobs import Family, Job, Mode, Segment, Step, StepSpec
+from engine.core.states import State
+from engine.store.base import JobWrite, bound_output
+
+# ASCII-only text: any str (lone surrogates included) survives the trip through SQLite exactly
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_loads = json.loads
+
+R = TypeVar("R")
+
+# plain dict look-ups: several times faster than calling the enum class, per field per step
+_STATES: Final = {s.value: s for s in State}
+_FAMILIES: Final = {f.value: f for f in Family}
+_MODES: Final = {m.value: m for m in Mode}
+
+
+def fold(text: str) -> str:
+    """The key of the case-insensitive cube filter (both adapters use it)."""
+    return text.casefold()
+
+
+def check_write(write: JobWrite) -> None:
+    """Refuse outputs for steps the written job does not have (a caller's bug)."""
+    if not write.outputs and not write.clear_outputs:
+        return
+    ids = {step.id for step in write.job.steps}
+    strays = {o.step_id for o in write.outputs if o.step_id not in ids}
+    strays.update(s for s in write.clear_outputs if s not in ids)
+    if strays:
+        raise ValueError(f"job '{write.job.id}' has no steps {sorted(strays)}")
+    bad = [o.attempt for o in write.outputs if o.attempt < 0]
+    if bad:
+        raise ValueError(f"output attempts must not be negative: {bad}")
+
+
+def prepare_output(text: str, max_bytes: int) -> str:
+    """Output as stored: bounded by ``bound_output``, and valid UTF-8 (lone surrogates replaced)."""
+    text = bound_output(text, max_bytes)
+    if not text.isascii():  # O(1) in CPython: only non-ASCII text pays for the check
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def encode_job(job: Job) -> str:
+    """The job as compact JSON text (the same document as ``job_to_dict``).
+
+    A step transition changes one step and leaves the others as the very same objects, so the
+    text of each step is kept in a small cache keyed by the step object: re-encoding a job costs
+    its header and the steps that changed.
+    """
+    head = _dumps(_job_head(job))
+    steps = ",".join([_STEP_TEXTS.get(step) for step in job.steps])
+    return f'{head[:-1]},"steps":[{steps}]}}'
+
+
+def decode_job(text: str) -> Job:
+    """The job stored as ``text`` by ``encode_job``."""
+    return job_from_dict(_loads(text))
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    """The job as JSON-ready data."""
+    data = _job_head(job)
+    data["steps"] = [_step_to_dict(s) for s in job.steps]
+    return data
+
+
+def _job_head(job: Job) -> dict[str, Any]:
+    """Everything of the job but its steps."""
+    data: dict[str, Any] = {
+        "id": job.id,
+        "name": job.name,
+        "project": job.project,
+        "cube": job.cube,
+        "build_type": job.build_type,
+        "segment": segment_to_dict(job.segment),
+        "submitter": job.submitter,
+        "priority": job.priority,
+        "state": job.state.value,
+        "create_time": job.create_time,
+        "last_modified": job.last_modified,
+        "version": job.version,
+        "build_instance": job.build_instance,
+    }
+    _put_set(data, "start_time", job.start_time)
+    _put_set(data, "end_time", job.end_time)
+    _put_set(data, "interrupt_time", job.interrupt_time)
+    _put_set(data, "params", dict(job.params))
+    return data
+
+
+def job_from_dict(data: Mapping[str, Any]) -> Job:
+    """The job of ``job_to_dict``."""
+    job_id = data["id"]
+    return Job(
+        id=job_id,
+        name=data["name"],
+        project=data["project"],
+        cube=data["cube"],
+        build_type=data["build_type"],
+        segment=segment_from_dict(data["segment"]),
+        submitter=data["submitter"],
+        priority=data["priority"],
+        steps=tuple(_step_from_dict(job_id, i, s) for i, s in enumerate(data["steps"])),
+        state=_STATES[data["state"]],
+        create_time=data["create_time"],
+        last_modified=data["last_modified"],
+        start_time=data.get("start_time", 0),
+        end_time=data.get("end_time", 0),
+        interrupt_time=data.get("interrupt_time", 0),
+        build_instance=data["build_instance"],
+        version=data["version"],
+        params=dict(data.get("params", {})),
+    )
+
+
+def _step_to_dict(step: Step) -> dict[str, Any]:
+    data: dict[str, Any] = {"spec": _spec_to_dict(step.spec)}
+    data.update(_step_fields(step))
+    return data
+
+
+def _step_fields(step: Step) -> dict[str, Any]:
+    """A step's own fields, its spec left out."""
+    data: dict[str, Any] = {"state": step.state.value}
+    _put_set(data, "start_time", step.start_time)
+    _put_set(data, "end_time", step.end_time)
+    _put_set(data, "wait_time", step.wait_time)
+    _put_set(data, "info", dict(step.info))
+    _put_set(data, "attempts", step.attempts)
+    _put_set(data, "retries", step.retries)
+    _put_set(data, "reattach", step.reattach)
+    return data
+
+
+def _encode_step(step: Step) -> str:
+    # the spec is shared by every version of the step: its text is cached on its own
+    return f'{{"spec":{_SPEC_TEXTS.get(step.spec)},{_dumps(_step_fields(step))[1:]}'
+
+
+def _encode_spec(spec: StepSpec) -> str:
+    return _dumps(_spec_to_dict(spec))
+
+
+def _step_from_dict(job_id: str, sequence: int, data: Mapping[str, Any]) -> Step:
+    return Step(
+        job_id=job_id,
+        sequence=sequence,
+        spec=_spec_from_dict(data["spec"]),
+        state=_STATES[data["state"]],
+        start_time=data.get("start_time", 0),
+        end_time=data.get("end_time", 0),
+        wait_time=data.get("wait_time", 0),
+        info=dict(data.get("info", {})),
+        attempts=data.get("attempts", 0),
+        retries=data.get("retries", 0),
+        reattach=data.get("reattach", False),
+    )
+
+
+def _spec_to_dict(spec: StepSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": spec.name,
+        "cmd_type": spec.cmd_type,
+        "family": spec.family.value,
+        "mode": spec.mode.value,
+        "profile": spec.profile,
+    }
+    _put_set(data, "exec_cmd", spec.exec_cmd)
+    _put_set(data, "interrupt_cmd", spec.interrupt_cmd)
+    _put_set(data, "timeout_s", spec.timeout_s)
+    _put_set(data, "action", spec.action)
+    _put_set(data, "options", dict(spec.options))
+    return data
+
+
+def _spec_from_dict(data: Mapping[str, Any]) -> StepSpec:
+    """A spec, shared with earlier decodes of the same spec (records are frozen).
+
+    Specs with ``options`` are never shared: their map is a plain dict.
+    """
+    if "options" in data:
+        return _new_spec(data)
+    key = tuple(data.items())
+    spec = _DECODED_SPECS.get(key)
+    if spec is None:
+        spec = _new_spec(data)
+        if len(_DECODED_SPECS) >= _DECODED_SPECS_SIZE:
+            _DECODED_SPECS.pop(next(iter(_DECODED_SPECS)), None)
+        _DECODED_SPECS[key] = spec
+    return spec
+
+
+def _new_spec(data: Mapping[str, Any]) -> StepSpec:
+    return StepSpec(
+        name=data["name"],
+        cmd_type=data["cmd_type"],
+        family=_FAMILIES[data["family"]],
+        mode=_MODES[data["mode"]],
+        exec_cmd=data.get("exec_cmd"),
+        interrupt_cmd=data.get("interrupt_cmd"),
+        profile=data["profile"],
+        timeout_s=data.get("timeout_s"),
+        action=data.get("action"),
+        options=dict(data.get("options", {})),
+    )
+
+
+def _put_set(data: dict[str, Any], key: str, value: Any) -> None:
+    """Store ``value`` unless it means "unset": None, 0 (not 0.0), False or an empty map."""
+    if value is None or value is False or value == {} or (type(value) is int and value == 0):
+        return
+    data[key] = value
+
+
+class _TextCache(Generic[R]):
+    """JSON text of frozen records, keyed by identity, least recently used dropped first.
+
+    An entry holds its record, so the record's ``id()`` cannot be reused while it is cached.
+    """
+
+    def __init__(self, encode: Callable[[R], str], size: int) -> None:
+        self._encode = encode
+        self._size = size
+        self._entries: dict[int, tuple[R, str]] = {}
+
+    def get(self, record: R) -> str:
+        key = id(record)
+        entry = self._entries.pop(key, None)
+        if entry is None or entry[0] is not record:
+            entry = (record, self._encode(record))
+            if len(self._entries) >= self._size:
+                self._entries.pop(next(iter(self._entries)), None)
+        self._entries[key] = entry  # (re)inserted last: the most recently used
+        return entry[1]
+
+
+_STEP_TEXTS: Final = _TextCache(_encode_step, 8192)
+_SPEC_TEXTS: Final = _TextCache(_encode_spec, 1024)
+_DECODED_SPECS: Final[dict[tuple[tuple[str, Any], ...], StepSpec]] = {}
+_DECODED_SPECS_SIZE: Final = 4096
+
+
+# -- segments ---------------------------------------------------------------------------------
+
+
+def segment_to_dict(segment: Segment) -> dict[str, Any]:
+    """The segment as JSON-ready data."""
+    return {
+        "uuid": segment.uuid,
+        "cube": segment.cube,
+        "name": segment.name,
+        "start": segment.start,
+        "end": segment.end,
+        "status": segment.status,
+        "merged_from": list(segment.merged_from),
+    }
+
+
+def segment_from_dict(data: Mapping[str, Any]) -> Segment:
+    """The segment of ``segment_to_dict``."""
+    return Segment(
+        uuid=data["uuid"],
+        cube=data["cube"],
+        name=data["name"],
+        start=data["start"],
+        end=data["end"],
+        status=data["status"],
+        merged_from=tuple(data["merged_from"]),
+    )
+
+
+def encode_uuids(uuids: tuple[str, ...]) -> str:
+    """A tuple of uuids as a JSON array (``segments.merged_from``)."""
+    return _dumps(list(uuids))
+
+
+def decode_uuids(text: str) -> tuple[str, ...]:
+    """The tuple of ``encode_uuids``."""
+    return tuple(_loads(text))

@@ -1,0 +1,131 @@
+"""A ``JobStore`` in process memory: the semantics of ``SqliteJobStore``, without a file.
+
+Records are frozen, so they are kept as given, never copied. No call awaits anything: each one
+runs to its end without yielding to the event loop, which makes every write atomic and keeps
+simulations on a virtual clock deterministic (the store never leaves the loop).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from engine.core.errors import ConcurrentModification, JobNotFound
+from engine.core.jobs import Job, Segment
+from engine.core.states import State
+from engine.store.base import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite
+from engine.store.codec import check_write, fold, prepare_output
+
+
+class MemoryJobStore:
+    """Jobs, outputs and segments in dicts; nothing survives the process."""
+
+    def __init__(self, *, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES) -> None:
+        if max_output_bytes <= 0:
+            raise ValueError(f"max_output_bytes must be positive: {max_output_bytes}")
+        self.max_output_bytes = max_output_bytes
+        self._jobs: dict[str, Job] = {}
+        self._outputs: dict[str, dict[int, str]] = {}  #: step id -> attempt -> text
+        self._segments: dict[str, Segment] = {}  #: by uuid
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to release; the data stays with the object."""
+
+    async def save_job(self, write: JobWrite) -> Job:
+        """Compare-and-set the job and apply its segment and output changes, all or nothing."""
+        check_write(write)
+        job = write.job
+        current = self._jobs.get(job.id)
+        if write.expected_version is None:
+            if current is not None:
+                raise ConcurrentModification(job.id, job.version)
+            version = job.version + 1
+        else:
+            if current is None or current.version != write.expected_version:
+                raise ConcurrentModification(job.id, write.expected_version)
+            version = write.expected_version + 1
+        # everything that can fail is done before the first change
+        outputs = [
+            (o.step_id, o.attempt, prepare_output(o.text, self.max_output_bytes))
+            for o in write.outputs
+        ]
+        stored = job.evolve(version=version)
+        self._jobs[job.id] = stored
+        for step_id in write.clear_outputs:
+            self._outputs.pop(step_id, None)
+        for step_id, attempt, text in outputs:
+            self._outputs.setdefault(step_id, {})[attempt] = text
+        if write.segments is not None:
+            for segment in write.segments.upsert:
+                self._segments[segment.uuid] = segment
+            for uuid in write.segments.delete:
+                self._segments.pop(uuid, None)
+        return stored
+
+    async def delete_job(self, job_id: str, expected_version: int) -> None:
+        """Delete the job and its outputs (compare-and-set)."""
+        current = self._jobs.get(job_id)
+        if current is None:
+            raise JobNotFound(job_id)
+        if current.version != expected_version:
+            raise ConcurrentModification(job_id, expected_version)
+        del self._jobs[job_id]
+        for step in current.steps:
+            self._outputs.pop(step.id, None)
+
+    async def get_job(self, job_id: str) -> Job:
+        """The stored job; ``JobNotFound`` when there is none."""
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(job_id) from None
+
+    async def list_jobs(self, query: JobFilter) -> list[Job]:
+        """Jobs matching ``query``, newest ``last_modified`` first (then by id, descending)."""
+        found = sorted(self._matching(query), key=_newest_first, reverse=True)
+        offset = max(0, query.offset)  # negative paging means none, as in SQL
+        end = None if query.limit is None else offset + max(0, query.limit)
+        return found[offset:end]
+
+    async def count_jobs(self, query: JobFilter) -> int:
+        """How many jobs match ``query`` (paging ignored)."""
+        return sum(1 for _ in self._matching(query))
+
+    async def count_by_state(self) -> dict[State, int]:
+        """Number of jobs in each state that has any."""
+        return dict(Counter(job.state for job in self._jobs.values()))
+
+    async def jobs_in_states(self, states: frozenset[State]) -> list[Job]:
+        """Every job in one of ``states``, oldest first (create time, then id)."""
+        found = [job for job in self._jobs.values() if job.state in states]
+        return sorted(found, key=lambda job: (job.create_time, job.id))
+
+    async def read_output(self, step_id: str, attempt: int) -> str | None:
+        """The stored output of one attempt, None when nothing was stored."""
+        return self._outputs.get(step_id, {}).get(attempt)
+
+    async def output_attempts(self, step_id: str) -> list[int]:
+        """Attempt numbers that have stored output, ascending."""
+        return sorted(self._outputs.get(step_id, {}))
+
+    async def segments(self, cube: str) -> list[Segment]:
+        """The cube's segments, by range start (then end, then uuid)."""
+        found = [s for s in self._segments.values() if s.cube == cube]
+        return sorted(found, key=lambda s: (s.start, s.end, s.uuid))
+
+    def _matching(self, query: JobFilter) -> list[Job]:
+        cube = fold(query.cube) if query.cube is not None else None
+        return [
+            job
+            for job in self._jobs.values()
+            if (cube is None or cube in fold(job.cube))
+            and (query.project is None or job.project == query.project)
+            and (query.states is None or job.state in query.states)
+            and (query.modified_since is None or job.last_modified >= query.modified_since)
+        ]
+
+
+def _newest_first(job: Job) -> tuple[int, str]:
+    return job.last_modified, job.id
