@@ -7,6 +7,7 @@ bounded buffer; a subscriber that falls that far behind loses events and is told
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,9 +68,7 @@ class EventBus:
     async def subscribe(self, buffer: int | None = None) -> AsyncIterator[AsyncIterator[Event]]:
         """Receive every event published while the context is open."""
         size = self._buffer if buffer is None else buffer
-        send, receive = anyio.create_memory_object_stream[Event](
-            math.inf if size <= 0 else size
-        )
+        send, receive = anyio.create_memory_object_stream[Event](math.inf if size <= 0 else size)
         sub = _Subscriber(send)
         self._subscribers.append(sub)
         try:
@@ -87,7 +86,7 @@ class _Subscriber:
 
     def offer(self, event: Event) -> None:
         if self.dropped:
-            event = Event(**{**_fields(event), "dropped": self.dropped})
+            event = dataclasses.replace(event, dropped=self.dropped)
         try:
             self.send.send_nowait(event)
             self.dropped = 0
@@ -97,10 +96,6 @@ class _Subscriber:
             self.dropped += 1
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
-
-
-def _fields(event: Event) -> dict[str, object]:
-    return {f: getattr(event, f) for f in Event.__dataclass_fields__}
 
 
 async def _iterate(receive: MemoryObjectReceiveStream[Event]) -> AsyncIterator[Event]:

@@ -152,16 +152,24 @@ class Engine:
         job_id = self._new_id()
         async with self._submit_lock:
             existing = await self.store.segments(cube_def.name)
-            segment = plan_segment(
-                self._new_id(), cube_def.name, build_type, start, end, existing
-            )
+            segment = plan_segment(self._new_id(), cube_def.name, build_type, start, end, existing)
             specs = self.catalog.expand(
-                cube_def.name, build_type, job_id=job_id, segment=segment,
+                cube_def.name,
+                build_type,
+                job_id=job_id,
+                segment=segment,
                 workdir=str(self._workdir(job_id)),
             )
             decision = ops.submit(
-                job_id, cube_def.project, cube_def.name, build_type, segment, specs,
-                submitter, self.clock.now_ms(), priority_offset,
+                job_id,
+                cube_def.project,
+                cube_def.name,
+                build_type,
+                segment,
+                specs,
+                submitter,
+                self.clock.now_ms(),
+                priority_offset,
             )
             job = await self._writer.create(decision)
         log.info("kjobs.job.submitted", job_id=job.id, cube=cube, build_type=build_type)
@@ -182,7 +190,14 @@ class Engine:
         now = self.clock.now_ms()
         segment = Segment(self._new_id(), name, "adhoc", 0, 0, "NEW")
         decision = ops.submit(
-            job_id, project, name, build_type, segment, list(steps), submitter, now,
+            job_id,
+            project,
+            name,
+            build_type,
+            segment,
+            list(steps),
+            submitter,
+            now,
             priority_offset,
         )
         return await self._writer.create(decision)
@@ -208,7 +223,9 @@ class Engine:
             result[state.rest_name] += n
         return result
 
-    async def step_output(self, job_id: str, step_id: str, attempt: int | None = None) -> StepOutput:
+    async def step_output(
+        self, job_id: str, step_id: str, attempt: int | None = None
+    ) -> StepOutput:
         """The step's latest output (or one attempt's); ``null`` before it first runs."""
         job = await self.get(job_id)
         step = job.step(_sequence_of(job, step_id))
@@ -225,7 +242,10 @@ class Engine:
         return StepOutput(job.id, step.id, text if text is not None else "")
 
     async def wait_for(
-        self, job_id: str, states: Collection[State], timeout: float | None = None
+        self,
+        job_id: str,
+        states: Collection[State],
+        timeout: float | None = None,  # noqa: ASYNC109 - a convenience, as asyncio.wait_for
     ) -> Job:
         """Wait until the job is in one of ``states``; ``TimeoutError`` after ``timeout`` s."""
         wanted = frozenset(states)
@@ -235,9 +255,8 @@ class Engine:
                 if job.state in wanted:
                     return job
                 async for event in events:
-                    if event.kind == "job" and event.job_id == job_id:
-                        if event.state in wanted:
-                            return await self.get(job_id)
+                    if event.kind == "job" and event.job_id == job_id and event.state in wanted:
+                        return await self.get(job_id)
         raise JobNotFound(job_id)  # pragma: no cover - the stream never ends on its own
 
     @asynccontextmanager
@@ -268,9 +287,7 @@ class Engine:
         """Steps from ``step_id`` on -> READY with info and output cleared."""
         job = await self.get(job_id)
         sequence = _sequence_of(job, step_id)
-        return await self._operate(
-            job_id, lambda j: ops.rollback(j, sequence, self.clock.now_ms())
-        )
+        return await self._operate(job_id, lambda j: ops.rollback(j, sequence, self.clock.now_ms()))
 
     async def drop(self, job_id: str) -> Job:
         """Delete a finished or discarded job; returns it as it was."""

@@ -30,7 +30,7 @@ from engine.events import Event, EventBus
 from engine.output import LiveOutput
 from engine.settings import EngineSettings
 from engine.store.base import JobStore
-from engine.writer import JobWriter
+from engine.writer import Decide, JobWriter
 from steps import executor_for
 from steps.base import Profile, StepContext
 
@@ -88,18 +88,24 @@ class Scheduler:
         self._wake = anyio.Event()
         self._tg: TaskGroup | None = None
         self._closing = False
+        self._stopped = anyio.Event()
 
     # -- public ---------------------------------------------------------------------------
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED):
-        """The dispatch loop: hand free slots to waiting jobs until cancelled."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            task_status.started()
-            while True:
-                await self._wake.wait()
-                self._wake = anyio.Event()
-                self._dispatch()
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The dispatch loop: hand free slots to waiting jobs until shut down."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                task_status.started()
+                while True:
+                    await self._wake.wait()
+                    self._wake = anyio.Event()
+                    self._dispatch()
+        finally:
+            self._stopped.set()
 
     def schedule(self, job: Job) -> None:
         """Queue a READY job for a slot (idempotent)."""
@@ -136,13 +142,19 @@ class Scheduler:
         return len(self._running)
 
     async def shutdown(self) -> None:
-        """Interrupt every running step and leave its job READY (resumable on next start)."""
+        """Interrupt every running step and leave its job READY (resumable on next start).
+
+        Runners are cancelled and waited for before any job is reset, so no runner can
+        start a step after its job was recovered.
+        """
         self._closing = True
-        for running in list(self._running.values()):
-            if running.scope is not None:
-                running.scope.cancel()
+        interrupted = list(self._running)
+        if self._tg is None:
+            return
+        self._tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
-            for job_id in list(self._running):
+            await self._stopped.wait()
+            for job_id in interrupted:
                 await self._recover(job_id)
 
     # -- dispatch -------------------------------------------------------------------------
@@ -181,7 +193,7 @@ class Scheduler:
 
     async def _drive(self, job_id: str) -> None:
         job = await self._store.get_job(job_id)
-        if job.state is not State.READY:
+        if job.state is not State.READY or self._closing:
             return
         current = job.current_step
         previous = _reattach_info(current) if current is not None else None
@@ -200,13 +212,13 @@ class Scheduler:
     async def _run_step(
         self, job: Job, sequence: int, previous_info: Mapping[str, str] | None
     ) -> tuple[Job, tuple[ops.Effect, ...]]:
+        """Run one step to its end (with retries); the returned effects say what is next."""
         running = self._running[job.id]
         while True:
             running.job = job
             step = job.step(sequence)
             output = LiveOutput(self._settings.max_output_bytes, self._line_listener(step))
             running.sequence, running.output = sequence, output
-            outcome: StepFailure | dict[str, str] | None = None
             with anyio.CancelScope() as scope:
                 running.scope = scope
                 outcome = await self._execute(job, step, output, previous_info)
@@ -215,27 +227,20 @@ class Scheduler:
                 await self._keep_interrupted_output(job.id, step, output)
                 raise NotAllowed(f"step {step.id} was interrupted")
             job = running.job or job  # info updates during the step stored newer versions
-            if isinstance(outcome, StepFailure):
-                if not self._should_retry(step, outcome):
-                    return await self._writer.apply(
-                        job,
-                        lambda j: ops.step_failed(j, sequence, outcome.info, self._now()),
-                        outputs=[(step, output)],
-                    )
-                job, _ = await self._writer.apply(
-                    job,
-                    lambda j: ops.step_retrying(j, sequence, outcome.info, self._now()),
-                    outputs=[(step, output)],
-                )
-                await self._retry_wait(job, sequence)
-                previous_info = None
-                continue
-            info = outcome or {}
-            return await self._writer.apply(
-                job,
-                lambda j: ops.step_succeeded(j, sequence, info, self._now(), self._instance),
-                outputs=[(step, output)],
-            )
+            decide = self._decide_outcome(step, outcome)
+            job, effects = await self._writer.apply(job, decide, outputs=[(step, output)])
+            if job.state is not State.RUNNING or job.step(sequence).state is not State.RUNNING:
+                return job, effects
+            await self._retry_wait(job)  # still RUNNING: a retry was decided
+            previous_info = None
+
+    def _decide_outcome(self, step: Step, outcome: StepFailure | dict[str, str]) -> Decide:
+        sequence, now = step.sequence, self._now
+        if not isinstance(outcome, StepFailure):
+            return lambda j: ops.step_succeeded(j, sequence, outcome, now(), self._instance)
+        if self._should_retry(step, outcome):
+            return lambda j: ops.step_retrying(j, sequence, outcome.info, now())
+        return lambda j: ops.step_failed(j, sequence, outcome.info, now())
 
     async def _execute(
         self, job: Job, step: Step, output: LiveOutput, previous: Mapping[str, str] | None
@@ -273,7 +278,7 @@ class Scheduler:
         s = self._settings
         return ops.retry_allowed(step.retries, s.retry, failure.kind, s.retry_exception_classes)
 
-    async def _retry_wait(self, job: Job, sequence: int) -> None:
+    async def _retry_wait(self, job: Job) -> None:
         running = self._running[job.id]
         with anyio.CancelScope() as scope:
             running.scope = scope

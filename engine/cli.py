@@ -1,0 +1,82 @@
+"""The ``kjobs`` command: one sub-command per module in ``engine/commands/``.
+
+The CLI (not the library) configures logging: a console renderer on a terminal, JSON lines
+otherwise, at WARNING unless ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from engine.core.errors import KjobsError
+
+#: modules that add sub-commands; each has ``register(subparsers)``
+COMMAND_MODULES = (
+    "engine.commands.run",
+    "engine.commands.serve",
+    "engine.commands.client",
+    "engine.commands.streaming",
+    "engine.commands.simulate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (sub-commands registered by their modules)."""
+    parser = argparse.ArgumentParser(
+        prog="kjobs", description="Run and simulate the Apache Kylin job workflow."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command family that is not part of this build
+        module.register(sub)
+    return parser
+
+
+def configure_logging(verbose: bool) -> None:
+    """Console rendering on a terminal, JSON otherwise."""
+    level = logging.INFO if verbose else logging.WARNING
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer()
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kjobs`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        code: int = args.handler(args)
+    except KjobsError as exc:
+        print(f"kjobs: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``kjobs``; each module has ``register(subparsers)``."""
