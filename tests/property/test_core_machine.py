@@ -31,8 +31,7 @@ INSTANCE = "1@test"
 
 def _specs(n: int) -> list[StepSpec]:
     return [
-        StepSpec(f"step {i}", "SHELL_CMD_HADOOP", FAMILIES[i % 4], Mode.SIMULATED)
-        for i in range(n)
+        StepSpec(f"step {i}", "SHELL_CMD_HADOOP", FAMILIES[i % 4], Mode.SIMULATED) for i in range(n)
     ]
 
 
@@ -77,9 +76,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.store[job_id] = new.evolve(version=new.version + 1)
         return decision
 
-    def _operation(
-        self, job_id: str, op: Operation, decide: Callable[[Job], ops.Decision]
-    ) -> bool:
+    def _operation(self, job_id: str, op: Operation, decide: Callable[[Job], ops.Decision]) -> bool:
         allowed = self.store[job_id].state in OPERATION_ALLOWED_FROM[op]
         result = self._apply(job_id, decide)
         assert (result is not None) == allowed, (op, self.store[job_id].state)
@@ -160,9 +157,7 @@ class CoreMachine(RuleBasedStateMachine):
         job = self.store.get(job_id)
         if job is None or seq >= len(job.steps):
             return
-        if self._operation(
-            job_id, Operation.ROLLBACK, lambda j: ops.rollback(j, seq, self.now)
-        ):
+        if self._operation(job_id, Operation.ROLLBACK, lambda j: ops.rollback(j, seq, self.now)):
             for step in self.store[job_id].steps[seq:]:
                 assert step.state is State.READY
                 assert step.info == {} and step.attempts == 0
