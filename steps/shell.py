@@ -46,7 +46,10 @@ class ShellExecutor:
         spec = ctx.step.spec
         if not spec.exec_cmd:
             raise StepFailure(f"Step '{spec.name}' has no command to run", kind="InvalidStep")
-        process = await _spawn(["/bin/sh", "-c", spec.exec_cmd], ctx)
+        # Shielded: a cancellation that lands while the child is being created would otherwise
+        # lose its handle and leave it running. _supervise sees the cancellation right after.
+        with anyio.CancelScope(shield=True):
+            process = await _spawn(["/bin/sh", "-c", spec.exec_cmd], ctx)
         log.debug("kjobs.shell.started", job_id=ctx.job_id, step_id=ctx.step.id, pid=process.pid)
         timed_out = await _supervise(process, ctx)
         code = _exit_code(process.returncode)

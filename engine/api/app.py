@@ -1,0 +1,110 @@
+"""The Kylin-compatible REST server: ``create_app(engine)`` builds the FastAPI app.
+
+::
+
+    async with Engine(config) as engine:            # tests: the engine is entered by the caller
+        app = create_app(engine)
+
+    app = create_server_app(Engine(config))         # `kjobs serve`: the lifespan owns the engine
+
+Everything under ``/kylin/api`` needs HTTP Basic credentials; ``/openapi.json`` and ``/docs``
+do not. Errors answer Kylin's error body through the one table in ``engine.api.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import metadata
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from engine.api import catalog, jobs, streaming
+from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded
+from engine.api.errors import install_error_handlers
+from engine.api.views import JobRenderer
+from engine.facade import Engine
+
+TITLE = "kjobs"
+DESCRIPTION = (
+    "Apache Kylin's batch Job REST API (Kylin 3 shapes) and Streaming Job API (Kylin 5 "
+    "envelopes), served by the kjobs engine. Every path under `/kylin/api` needs HTTP Basic "
+    "authentication."
+)
+Lifespan = Callable[[FastAPI], Any]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kjobs")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
+
+
+def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool = False) -> FastAPI:
+    """The REST app over ``engine`` (which the caller enters, unless ``lifespan`` does)."""
+    app = FastAPI(
+        title=TITLE,
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        # a JSON body without a Content-Type is still JSON (some Kylin clients omit it)
+        strict_content_type=False,
+    )
+    # "/kylin/api/jobs/" is an unknown route (404), not a redirect clients would have to follow
+    app.router.redirect_slashes = False
+    app.state.engine = engine
+    app.state.renderer = JobRenderer(engine.settings.version)
+    app.state.kjobs_debug = debug  # our own flag: Starlette's debug would bypass the handlers
+    install_error_handlers(app)
+    for router in (jobs.router, catalog.router, streaming.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(BasicAuthMiddleware, users=engine.settings.users)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def create_server_app(
+    engine: Engine,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    on_stopped: Callable[[], None] | None = None,
+    debug: bool = False,
+) -> FastAPI:
+    """The app for ``kjobs serve``: its lifespan enters the engine and leaves it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with engine:
+            if on_ready is not None:
+                on_ready()
+            yield
+        if on_stopped is not None:
+            on_stopped()
+
+    return create_app(engine, lifespan=lifespan, debug=debug)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus Basic auth, and 400 (not 422) for invalid requests."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["basicAuth"] = {"type": "http", "scheme": "basic"}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+            if guarded(path):
+                operation["security"] = [{"basicAuth": []}]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(unused, None)
+    app.openapi_schema = schema
+    return schema

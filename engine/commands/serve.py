@@ -1,0 +1,93 @@
+"""``kjobs serve``: the Kylin-compatible REST server with the engine embedded (SPEC §6, §8).
+
+The socket is bound (and listening) before the engine starts, so ``--port 0`` works: the line
+``kjobs: serving on http://HOST:PORT`` is printed, with the real port, once the engine is up.
+SIGINT/SIGTERM shut down gracefully: uvicorn stops accepting, then the engine leaves every
+running step resumable (it re-runs from scratch on the next start), then
+``kjobs: stopped`` is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+
+GRACEFUL_SHUTDOWN_S = 5  #: open connections get this long before they are closed
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve`` to the CLI."""
+    p = sub.add_parser("serve", help="run the Kylin-compatible REST server (engine embedded)")
+    p.add_argument("--config", type=Path, default=None, help="config directory (default: shipped)")
+    p.add_argument(
+        "--store", default=None, help="SQLite file (default: under the user's data directory)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7070, help="port (default 7070; 0 = any free port)")
+    p.add_argument(
+        "--time-scale", type=float, default=None, help="simulated work runs N times faster"
+    )
+    p.add_argument("--debug", action="store_true", help="include stack traces in error bodies")
+    p.set_defaults(handler=serve)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6, whichever ``host`` names)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        # listening now: clients that connect while the engine starts wait instead of failing
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Load the config, bind, and run uvicorn until SIGINT/SIGTERM."""
+    # imported here: the other `kjobs` commands should not pay for the web stack
+    import uvicorn
+
+    from engine.api.app import create_server_app
+    from engine.config import load_config
+    from engine.facade import Engine
+
+    overrides: dict[str, object] = {"kjobs.store": args.store, "kjobs.time-scale": args.time_scale}
+    config = load_config(args.config, overrides=overrides)
+    sock = bind(args.host, args.port)
+    url = url_of(sock)
+    engine = Engine(config)
+
+    def ready() -> None:
+        print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
+
+    def stopped() -> None:
+        print("kjobs: stopped", flush=True)
+
+    app = create_server_app(engine, on_ready=ready, on_stopped=stopped, debug=args.debug)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            lifespan="on",
+            log_level="info" if args.verbose else "warning",
+            access_log=args.verbose,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0 if server.started else 1
