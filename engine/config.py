@@ -41,6 +41,8 @@ log = structlog.get_logger("kjobs")
 #: the ``config/`` folder shipped with kjobs (the project is installed editable)
 SHIPPED_CONFIG_DIR: Final = Path(__file__).resolve().parent.parent / "config"
 ENV_PREFIX: Final = "KJOBS_"
+#: KJOBS_* variables that belong to the CLI client or to running steps, not to settings
+NOT_SETTINGS: Final = frozenset({"KJOBS_URL", "KJOBS_USER", "KJOBS_PASSWORD", "KJOBS_STEP_PGID"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +274,7 @@ def _environment(environ: Mapping[str, str]) -> list[tuple[Setting, str]]:
     """The ``KJOBS_*`` variables that set something; the others are logged and ignored."""
     found = []
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         setting = BY_ENV.get(name)
         if setting is None:

@@ -153,12 +153,12 @@ class Engine:
         async with self._submit_lock:
             existing = await self.store.segments(cube_def.name)
             segment = plan_segment(self._new_id(), cube_def.name, build_type, start, end, existing)
+            workdir = str(self._workdir(job_id))
             specs = self.catalog.expand(
-                cube_def.name,
-                build_type,
-                job_id=job_id,
-                segment=segment,
-                workdir=str(self._workdir(job_id)),
+                cube_def.name, build_type, job_id=job_id, segment=segment, workdir=workdir
+            )
+            params = self.catalog.params(
+                cube_def.name, build_type, job_id=job_id, segment=segment, workdir=workdir
             )
             decision = ops.submit(
                 job_id,
@@ -170,6 +170,7 @@ class Engine:
                 submitter,
                 self.clock.now_ms(),
                 priority_offset,
+                params,
             )
             job = await self._writer.create(decision)
         log.info("kjobs.job.submitted", job_id=job.id, cube=cube, build_type=build_type)
@@ -209,7 +210,11 @@ class Engine:
 
     async def get(self, job_id: str) -> Job:
         """The job; ``JobNotFound`` when there is none."""
-        return await self.store.get_job(job_id)
+        return self._writer.cached(job_id) or await self.store.get_job(job_id)
+
+    async def segments(self, cube: str) -> list[Segment]:
+        """The cube's NEW and READY segments, by range start."""
+        return await self.store.segments(self.catalog.cube(cube).name)
 
     async def list(self, query: JobFilter | None = None) -> list[Job]:
         """Jobs matching ``query``, newest change first."""
@@ -297,7 +302,9 @@ class Engine:
             try:
                 await self.store.delete_job(job.id, job.version)
             except ConcurrentModification:
+                self._writer.forget(job.id)
                 continue
+            self._writer.forget(job.id)
             self.scheduler.forget(job.id)
             return job
 

@@ -9,6 +9,7 @@ winner's state, usually as ``OperationNotAllowed``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from engine.store.base import JobStore, JobWrite, OutputWrite, SegmentChange
 
 Decide = Callable[[Job], ops.Decision]
 MAX_RACES = 50  #: a decision re-taken this often in a row means something is badly wrong
+RECENT_JOBS = 4096  #: newest stored versions kept in memory for reads (GET /jobs/{id})
 
 
 class EffectHandler(Protocol):
@@ -47,6 +49,26 @@ class JobWriter:
         self._clock = clock
         self._events = events
         self.handler: EffectHandler | None = None
+        # Every write of a job passes here, and one engine owns its store (SQLite is
+        # single-node), so the newest version of a recently written job is known without a read.
+        self._recent: OrderedDict[str, Job] = OrderedDict()
+
+    def cached(self, job_id: str) -> Job | None:
+        """The newest stored version of a recently written job, if this writer knows it."""
+        return self._recent.get(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """The job was deleted."""
+        self._recent.pop(job_id, None)
+
+    def _remember(self, job: Job) -> None:
+        known = self._recent.get(job.id)
+        if known is not None and known.version > job.version:
+            return  # a newer write already landed
+        self._recent[job.id] = job
+        self._recent.move_to_end(job.id)
+        if len(self._recent) > RECENT_JOBS:
+            self._recent.popitem(last=False)
 
     async def create(self, decision: ops.Decision) -> Job:
         """Store a new job (and its NEW segment) and perform the submit's effects."""
@@ -54,6 +76,7 @@ class JobWriter:
         stored = await self._store.save_job(
             JobWrite(job, None, segments=SegmentChange(upsert=(job.segment,)))
         )
+        self._remember(stored)
         self._events.job_changed(None, stored, self._clock.now_ms())
         self._perform(stored, decision.effects)
         return stored
@@ -74,6 +97,7 @@ class JobWriter:
             except ConcurrentModification:
                 job = await self._store.get_job(job.id)
                 continue
+            self._remember(stored)
             self._events.job_changed(job, stored, self._clock.now_ms())
             self._perform(stored, decision.effects)
             return stored, decision.effects
@@ -84,9 +108,10 @@ class JobWriter:
         for _ in range(MAX_RACES):
             job = await self._store.get_job(job_id)
             try:
-                await self._store.save_job(
+                stored = await self._store.save_job(
                     JobWrite(job, job.version, outputs=(OutputWrite(step_id, attempt, text),))
                 )
+                self._remember(stored)
                 return
             except ConcurrentModification:
                 continue

@@ -120,7 +120,7 @@ async def _supervise(process: anyio.abc.Process, ctx: StepContext) -> bool:
     timed_out = False
     async with anyio.create_task_group() as tg:
         try:
-            await tg.start(pump.run)
+            tg.start_soon(pump.run)
             with anyio.move_on_after(ctx.step.spec.timeout_s) as timeout:
                 await process.wait()
             timed_out = timeout.cancelled_caught
@@ -180,7 +180,7 @@ async def _run_interrupt(command: str, pgid: int, ctx: StepContext) -> int:
     pump = _Pump(interrupter.stdout, ctx.output)
     async with anyio.create_task_group() as tg:
         try:
-            await tg.start(pump.run)
+            tg.start_soon(pump.run)
             await interrupter.wait()
         finally:
             with anyio.CancelScope(shield=True):
@@ -223,19 +223,16 @@ class _Pump:
         self._partial = ""
         self._scope = anyio.CancelScope(shield=True)
         self._done = anyio.Event()
-        self._started = False
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    async def run(self) -> None:
         """Pump until end of stream or until ``finish`` gives up waiting."""
-        with self._scope:
-            self._started = True
-            task_status.started()
-            try:
-                while True:
-                    self._feed(self._decoder.decode(await self._stream.receive(_CHUNK)))
-            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-                pass
         try:
+            with self._scope:
+                try:
+                    while True:
+                        self._feed(self._decoder.decode(await self._stream.receive(_CHUNK)))
+                except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    pass
             self._feed(self._decoder.decode(b"", final=True), final=True)
         finally:
             self._done.set()
@@ -243,9 +240,11 @@ class _Pump:
                 await self._stream.aclose()
 
     async def finish(self, drain_seconds: float) -> None:
-        """Wait up to ``drain_seconds`` for the end of the stream, then stop reading."""
-        if not self._started:
-            return
+        """Wait up to ``drain_seconds`` for the end of the stream, then stop reading.
+
+        The pump is started with ``start_soon`` (not ``start``): a cancelled ``start`` waits
+        for its shielded child and would never return.
+        """
         with anyio.move_on_after(drain_seconds):
             await self._done.wait()
         self._scope.cancel()

@@ -205,7 +205,7 @@ async def cubes(
     if modelName:
         found = tuple(c for c in found if c.model.lower() == modelName.lower())
     chosen = page(found, offset, limit, pageOffset, pageSize)
-    views = [cube_view(c, await engine.store.segments(c.name)) for c in chosen]
+    views = [cube_view(c, await engine.segments(c.name)) for c in chosen]
     return JSONResponse(views)
 
 

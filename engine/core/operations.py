@@ -86,13 +86,22 @@ class Decision:
 
 
 def require(job: Job, operation: Operation) -> None:
-    """Raise ``OperationNotAllowed`` unless ``operation`` is allowed from the job's state."""
+    """Raise ``OperationNotAllowed`` unless ``operation`` is allowed from the job's state.
+
+    The message speaks the REST names users see (FINISHED, PENDING, ...).
+    """
     allowed = OPERATION_ALLOWED_FROM[operation]
     if job.state in allowed:
         return
-    message = None
+    verb = operation.value.lower()
     if operation is Operation.DISCARD and job.state is State.SUCCEED:
         message = f"The job {job.id} has already been finished and cannot be discarded."
+    else:
+        names = ", ".join(sorted(s.rest_name for s in allowed))
+        message = (
+            f"Cannot {verb} job '{job.id}': it is {job.state.rest_name}; "
+            f"{verb} is allowed from {names}"
+        )
     raise OperationNotAllowed(job.id, operation.value, job.state.value, allowed, message)
 
 

@@ -164,7 +164,7 @@ async def _operate(engine: Engine, world: World, op: str, job_id: str, seq: int)
 
 
 @settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
