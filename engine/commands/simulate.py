@@ -145,7 +145,7 @@ class ProgressBar:
 
 NEXT_STEPS = """
 Next: the REST server with the engine embedded (Kylin's API, user ADMIN / KYLIN)
-  kjobs serve                                   # http://127.0.0.1:7070 ; Ctrl-C stops it
+  make serve        (or: . .venv/bin/activate; kjobs serve)   # http://127.0.0.1:7070
 In another terminal:
   curl -s -u ADMIN:KYLIN -X PUT -H 'Content-Type: application/json' \\
        -d '{"startTime": 0, "endTime": 86400000, "buildType": "BUILD"}' \\
