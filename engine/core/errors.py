@@ -8,6 +8,7 @@
     │   ├── StepNotFound           unknown step id of a known job
     │   └── CatalogNotFound        unknown cube, model or project
     ├── InvalidRequest (ValueError)   a bad parameter or body
+    │   └── InvalidStreamingParameter  one Kylin answers with its own code (``error_code``)
     ├── ConfigError (ValueError)      a config file or value that cannot be used
     ├── NotAllowed                    the operation is not allowed in the current state
     │   ├── OperationNotAllowed        batch: (operation, state) is not in SPEC §2.1
@@ -60,6 +61,14 @@ class CatalogNotFound(NotFoundError):
 
 class InvalidRequest(KjobsError, ValueError):
     """A parameter or body that cannot be accepted."""
+
+
+class InvalidStreamingParameter(InvalidRequest):
+    """A streaming request parameter Kylin rejects with a code of its own (e.g. KE-010043201)."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
 
 
 class ConfigError(KjobsError, ValueError):

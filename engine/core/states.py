@@ -156,17 +156,31 @@ STREAMING_ACTIVE: Final = frozenset(
 
 # ---------------------------------------------------------------------------------------------
 # SPEC §5: what each action does from each status. A value is the chain of statuses written,
-# in order (an empty chain = no-op), or None = the action is refused ("job already started").
+# in order, or None = the action is refused ("job already started"). Writing the status the job
+# already has is no write at all (no timestamp, no record, no mvcc bump), so STOP from STOPPING
+# is a no-op and FORCE_STOP's STOPPING step is skipped from STOPPING.
 #
-#   from                             START                  STOP                FORCE_STOP
-#   STOPPED                          STARTING (then launch) no-op               STOPPING, STOPPED
-#   ERROR                            STARTING               no-op               STOPPING, STOPPED
-#   LAUNCHING_ERROR                  STARTING               ERROR               STOPPING, STOPPED
-#   STARTING / RUNNING / STOPPING    refused                STOPPING (graceful) STOPPED (at once)
+#   from                 START      STOP       FORCE_STOP          RESTART
+#   STOPPED              STARTING   no-op      STOPPING, STOPPED   STOPPING, STOPPED, STARTING
+#   ERROR                STARTING   no-op      STOPPING, STOPPED   STOPPING, STOPPED, STARTING
+#   LAUNCHING_ERROR      STARTING   ERROR      STOPPING, STOPPED   STOPPING, STOPPED, STARTING
+#   STARTING / RUNNING   refused    STOPPING   STOPPED             STOPPED, STARTING
+#   STOPPING             refused    no-op      STOPPED             STOPPED, STARTING
 #
-# RESTART = FORCE_STOP then START, from any status. Launch results and loop outcomes are events,
-# not actions; they live in core/streaming.py beside this table's users.
+# STARTING is followed by RUNNING or LAUNCHING_ERROR once the (asynchronous) launch ends, and a
+# graceful STOPPING by STOPPED when the current micro-batch or merge pass ends: those are
+# events, in STREAMING_EVENTS below. RESTART is FORCE_STOP then START, from any status (Kylin's
+# ``updateStreamingJobStatus``): from an idle status it passes through STOPPING and STOPPED too.
 # ---------------------------------------------------------------------------------------------
+_FORCE_STOP_CHAINS: Final[Mapping[StreamingStatus, tuple[StreamingStatus, ...]]] = {
+    StreamingStatus.STOPPED: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
+    StreamingStatus.ERROR: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
+    StreamingStatus.LAUNCHING_ERROR: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
+    StreamingStatus.STARTING: (StreamingStatus.STOPPED,),
+    StreamingStatus.RUNNING: (StreamingStatus.STOPPED,),
+    StreamingStatus.STOPPING: (StreamingStatus.STOPPED,),
+}
+
 STREAMING_ACTIONS: Final[
     Mapping[StreamingAction, Mapping[StreamingStatus, tuple[StreamingStatus, ...] | None]]
 ] = {
@@ -186,15 +200,77 @@ STREAMING_ACTIONS: Final[
         StreamingStatus.RUNNING: (StreamingStatus.STOPPING,),
         StreamingStatus.STOPPING: (),
     },
-    StreamingAction.FORCE_STOP: {
-        StreamingStatus.STOPPED: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
-        StreamingStatus.ERROR: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
-        StreamingStatus.LAUNCHING_ERROR: (StreamingStatus.STOPPING, StreamingStatus.STOPPED),
-        StreamingStatus.STARTING: (StreamingStatus.STOPPED,),
-        StreamingStatus.RUNNING: (StreamingStatus.STOPPED,),
-        StreamingStatus.STOPPING: (StreamingStatus.STOPPED,),
-    },
+    StreamingAction.FORCE_STOP: _FORCE_STOP_CHAINS,
     StreamingAction.RESTART: {
-        status: (StreamingStatus.STOPPED, StreamingStatus.STARTING) for status in StreamingStatus
+        status: (*chain, StreamingStatus.STARTING) for status, chain in _FORCE_STOP_CHAINS.items()
     },
 }
+
+
+class StreamingEvent(StrEnum):
+    """What happens to a streaming job without a user action: launch results, loop outcomes."""
+
+    LAUNCHED = "LAUNCHED"  #: the launch step succeeded
+    LAUNCH_FAILED = "LAUNCH_FAILED"  #: the launch step failed
+    LOOP_STOPPED = "LOOP_STOPPED"  #: a graceful stop completed (between batches or after one)
+    LOOP_FAILED = "LOOP_FAILED"  #: the build or merge loop raised
+    BATCH_DONE = "BATCH_DONE"  #: a micro-batch or a merge pass wrote its results (no status change)
+    RECOVER = "RECOVER"  #: the engine (re)started and found the job in this status
+
+
+# ---------------------------------------------------------------------------------------------
+# SPEC §5: what each event does from each status, as chains like STREAMING_ACTIONS. A status
+# missing from an event's row means the event cannot happen there (IllegalTransition).
+#
+#   event           from                        writes
+#   LAUNCHED        STARTING                    RUNNING (START record, last_start_time)
+#   LAUNCH_FAILED   STARTING                    LAUNCHING_ERROR (no record, no last_end_time)
+#   LOOP_STOPPED    STOPPING                    STOPPED (STOP record, last_end_time)
+#   LOOP_FAILED     RUNNING, STOPPING           ERROR (ERROR record, last_end_time)
+#   BATCH_DONE      RUNNING, STOPPING           no status change (last_batch_count, ...)
+#   RECOVER         RUNNING, STARTING           STOPPED, STARTING, then relaunch (as RESTART)
+#                   STOPPING, ERROR             ERROR (a no-op from ERROR)
+#                   STOPPED, LAUNCHING_ERROR    nothing
+# ---------------------------------------------------------------------------------------------
+STREAMING_EVENTS: Final[
+    Mapping[StreamingEvent, Mapping[StreamingStatus, tuple[StreamingStatus, ...]]]
+] = {
+    StreamingEvent.LAUNCHED: {StreamingStatus.STARTING: (StreamingStatus.RUNNING,)},
+    StreamingEvent.LAUNCH_FAILED: {StreamingStatus.STARTING: (StreamingStatus.LAUNCHING_ERROR,)},
+    StreamingEvent.LOOP_STOPPED: {StreamingStatus.STOPPING: (StreamingStatus.STOPPED,)},
+    StreamingEvent.LOOP_FAILED: {
+        StreamingStatus.RUNNING: (StreamingStatus.ERROR,),
+        StreamingStatus.STOPPING: (StreamingStatus.ERROR,),
+    },
+    StreamingEvent.BATCH_DONE: {StreamingStatus.RUNNING: (), StreamingStatus.STOPPING: ()},
+    StreamingEvent.RECOVER: {
+        StreamingStatus.RUNNING: (StreamingStatus.STOPPED, StreamingStatus.STARTING),
+        StreamingStatus.STARTING: (StreamingStatus.STOPPED, StreamingStatus.STARTING),
+        StreamingStatus.STOPPING: (StreamingStatus.ERROR,),
+        StreamingStatus.ERROR: (StreamingStatus.ERROR,),
+        StreamingStatus.STOPPED: (),
+        StreamingStatus.LAUNCHING_ERROR: (),
+    },
+}
+
+
+def _streaming_transitions() -> frozenset[tuple[StreamingStatus, StreamingStatus]]:
+    pairs: set[tuple[StreamingStatus, StreamingStatus]] = set()
+    rows = [*STREAMING_ACTIONS.values(), *STREAMING_EVENTS.values()]
+    for row in rows:
+        for start, chain in row.items():
+            current = start
+            for status in chain or ():
+                if status is not current:
+                    pairs.add((current, status))
+                current = status
+    return frozenset(pairs)
+
+
+#: Every (from, to) status change the two tables above can make; nothing else may happen.
+STREAMING_TRANSITIONS: Final = _streaming_transitions()
+
+
+def can_stream_transition(old: StreamingStatus, new: StreamingStatus) -> bool:
+    """Whether ``old -> new`` is a status change of SPEC §5 (staying put is not one)."""
+    return (old, new) in STREAMING_TRANSITIONS

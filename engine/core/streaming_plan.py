@@ -1,0 +1,207 @@
+"""Pure arithmetic of streaming jobs (SPEC §5): params, sizes, retry delays, stats, merge plans.
+
+A job's params override the engine's ``StreamingSettings``; keys are Kylin's property names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from engine.core.errors import InvalidRequest
+from engine.core.states import StreamingJobType
+from engine.core.streaming import BatchStats, StreamingSegment
+from engine.settings import StreamingSettings
+
+DURATION: Final = "kylin.streaming.duration"
+MAX_OFFSETS_PER_TRIGGER: Final = "kylin.streaming.kafka-conf.maxOffsetsPerTrigger"
+MERGE_THRESHOLD: Final = "kylin.streaming.segment-merge-threshold"
+MAX_SIZE: Final = "kylin.streaming.segment-max-size"
+RETRY_ENABLED: Final = "kylin.streaming.job-retry-enabled"
+MERGE_INTERVAL: Final = "kylin.streaming.segment-merge-interval"
+
+#: the Spark settings Kylin puts in every new job's params (shown, not used by the simulation)
+SPARK_DEFAULTS: Final[Mapping[str, str]] = {
+    "spark.master": "yarn",
+    "spark.driver.memory": "512m",
+    "spark.executor.instances": "2",
+    "spark.executor.cores": "2",
+    "spark.executor.memory": "1g",
+    "spark.sql.shuffle.partitions": "8",
+}
+
+_SIZE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
+_UNITS: Final[Mapping[str, int]] = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_TRUE: Final = frozenset({"true"})
+_BOOLEANS: Final = frozenset({"true", "false"})
+
+
+def default_params(job_type: StreamingJobType, settings: StreamingSettings) -> dict[str, str]:
+    """The params a new build or merge job starts with (Kylin's defaults, from settings)."""
+    params = dict(SPARK_DEFAULTS)
+    params[RETRY_ENABLED] = "true" if settings.job_retry_enabled else "false"
+    if job_type is StreamingJobType.STREAMING_BUILD:
+        params[DURATION] = str(settings.duration_s)
+        params[MAX_OFFSETS_PER_TRIGGER] = str(settings.max_offsets_per_trigger)
+    else:
+        params[MAX_SIZE] = settings.segment_max_size
+        params[MERGE_THRESHOLD] = str(settings.segment_merge_threshold)
+    return params
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a Kylin size such as ``"32m"``, ``"1g"``, ``"512k"``, ``"1024"`` (binary units)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise InvalidRequest(f'The size "{text}" is invalid; use a number with k, m, g or t')
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingParams:
+    """The settings one run of a job uses: its params over the engine's defaults."""
+
+    duration_ms: int  #: micro-batch interval
+    max_offsets_per_trigger: int  #: 0 = no cap
+    merge_threshold: int
+    max_size_bytes: int
+    merge_interval_ms: int
+    retry_enabled: bool
+
+
+def effective_params(params: Mapping[str, str], settings: StreamingSettings) -> StreamingParams:
+    """Parse a job's params over ``settings``; ``InvalidRequest`` names a bad key."""
+    return StreamingParams(
+        duration_ms=_millis(params, DURATION, settings.duration_s),
+        max_offsets_per_trigger=_integer(
+            params, MAX_OFFSETS_PER_TRIGGER, settings.max_offsets_per_trigger, minimum=0
+        ),
+        merge_threshold=_integer(params, MERGE_THRESHOLD, settings.segment_merge_threshold, 2),
+        max_size_bytes=parse_size(params.get(MAX_SIZE, settings.segment_max_size)),
+        merge_interval_ms=_millis(params, MERGE_INTERVAL, settings.merge_interval_s),
+        retry_enabled=_boolean(params, RETRY_ENABLED, settings.job_retry_enabled),
+    )
+
+
+def _millis(params: Mapping[str, str], key: str, default_s: float) -> int:
+    text = params.get(key)
+    if text is None:
+        return round(default_s * 1000)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise InvalidRequest(
+            f'The parameter "{key}" must be a positive number of seconds: "{text}"'
+        )
+    return max(1, round(seconds * 1000))
+
+
+def _integer(params: Mapping[str, str], key: str, default: int, minimum: int) -> int:
+    text = params.get(key)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise InvalidRequest(f'The parameter "{key}" must be an integer ≥ {minimum}: "{text}"')
+    return value
+
+
+def _boolean(params: Mapping[str, str], key: str, default: bool) -> bool:
+    text = params.get(key)
+    if text is None:
+        return default
+    if text.strip().lower() not in _BOOLEANS:
+        raise InvalidRequest(f'The parameter "{key}" must be "true" or "false": "{text}"')
+    return text.strip().lower() in _TRUE
+
+
+def retry_delay(retry_count: int, settings: StreamingSettings) -> float:
+    """Seconds before automatic retry number ``retry_count`` (0-based): 5, 10, ... 30 min."""
+    step = settings.job_retry_interval_s
+    ceiling = max(step, settings.job_retry_max_interval_s)
+    return float(min(step * (retry_count + 1), ceiling))
+
+
+def batch_stats(
+    job_id: str,
+    project: str,
+    *,
+    rows: int,
+    min_event_time: int,
+    max_event_time: int,
+    duration_ms: int,
+    processing_ms: int,
+    now: int,
+) -> BatchStats:
+    """The stats row of one micro-batch; an empty batch has zeros everywhere."""
+    if rows <= 0:
+        return BatchStats(job_id, project, 0, 0, 0, 0, 0, now)
+    return BatchStats(
+        job_id=job_id,
+        project=project,
+        batch_row_num=rows,
+        rows_per_second=rows * 1000 // duration_ms,
+        processing_time=processing_ms,
+        min_data_latency=now - min_event_time + duration_ms,
+        max_data_latency=now - max_event_time + duration_ms,
+        create_time=now,
+    )
+
+
+def plan_merge(
+    segments: Sequence[StreamingSegment], *, threshold: int, max_size_bytes: int
+) -> tuple[StreamingSegment, ...]:
+    """The next segments to merge (oldest first), or ``()`` when nothing can merge.
+
+    Candidates are READY segments, minus the newest layer-0 one (a build may still be
+    appending after it). The lowest layer first: ``threshold`` adjacent segments of one layer
+    whose offsets follow each other and whose total size stays within ``max_size_bytes``.
+    """
+    ready = sorted((s for s in segments if s.status == "READY"), key=lambda s: s.start_offset)
+    fresh = [s for s in ready if s.layer == 0]
+    if fresh:
+        newest = max(fresh, key=lambda s: s.end_offset)
+        ready = [s for s in ready if s is not newest]
+    need = max(2, threshold)
+    for layer in sorted({s.layer for s in ready}):
+        window: list[StreamingSegment] = []
+        for seg in ready:
+            follows = bool(window) and window[-1].end_offset == seg.start_offset
+            if seg.layer != layer or (window and not follows):
+                window = []
+            if seg.layer != layer:
+                continue
+            window.append(seg)
+            while sum(s.size_bytes for s in window) > max_size_bytes:
+                window.pop(0)
+            if len(window) >= need:
+                return tuple(window)
+    return ()
+
+
+def merge_segments(
+    group: Sequence[StreamingSegment], segment_id: str, now: int
+) -> StreamingSegment:
+    """The one segment that replaces ``group``: one layer up, covering all of it."""
+    first = group[0]
+    return StreamingSegment(
+        id=segment_id,
+        model_id=first.model_id,
+        project=first.project,
+        start_offset=min(s.start_offset for s in group),
+        end_offset=max(s.end_offset for s in group),
+        min_event_time=min(s.min_event_time for s in group),
+        max_event_time=max(s.max_event_time for s in group),
+        row_count=sum(s.row_count for s in group),
+        size_bytes=sum(s.size_bytes for s in group),
+        create_time=now,
+        layer=max(s.layer for s in group) + 1,
+    )

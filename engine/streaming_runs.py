@@ -1,0 +1,366 @@
+"""The runtime under ``StreamingService``: the job cache, per-job writes, and the runs.
+
+Every write of a job happens under that job's lock: take the cached job (only this process
+writes the store), decide, store with compare-and-set on ``mvcc`` inside a shielded scope, then
+perform the effects. So a user action and a loop's event never interleave on one job, and a
+FORCE_STOP never cancels a store call half way.
+
+A *run* is one task per job: the launch step, then the build or merge loop, then (after a
+failure, when ``kylin.streaming.job-retry-enabled``) a wait and a new start. Cancelling its
+scope is FORCE_STOP; a graceful stop sets ``stop_requested`` and interrupts only a wait.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from engine.clock import Clock
+from engine.core import streaming as core
+from engine.core.errors import ConcurrentModification, InvalidRequest, JobNotFound, KjobsError
+from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
+from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
+from engine.core.streaming_plan import effective_params, retry_delay
+from engine.settings import StreamingSettings
+from engine.store.streaming_base import StreamingStore, StreamingWrite
+from engine.streaming_loops import Decide, RunContext, build_loop, merge_loop
+from engine.streaming_sim import StreamingModelSpec
+
+log = structlog.get_logger("kjobs")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingChange:
+    """One status change of a streaming job, for the engine's event stream."""
+
+    job_id: str
+    old: StreamingStatus
+    new: StreamingStatus
+    time: int
+    cause: str  #: the action (START, ...) or event (LAUNCHED, ...) that made it
+    mvcc: int  #: the job's mvcc once the whole decision is stored
+
+
+@dataclass(eq=False)
+class Run:
+    """What runs for one job: its task's cancel scope and the graceful-stop flag."""
+
+    job_id: str
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    stop_requested: bool = False
+    wait_scope: anyio.CancelScope | None = None  #: set while the loop waits between batches
+    retries: int = 0  #: automatic retries since the last success or user action
+
+
+class StreamingRuntime:
+    """Cached jobs, their locked writes, and the task of each running job."""
+
+    def __init__(
+        self,
+        store: StreamingStore,
+        clock: Clock,
+        settings: StreamingSettings,
+        models: Mapping[str, StreamingModelSpec],
+        *,
+        seed: int,
+        time_scale: float,
+        node_info: str,
+        on_change: Callable[[StreamingChange], None] | None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.models = models
+        self.jobs: dict[str, StreamingJob] = {}  #: the store's jobs; only this process writes
+        self.counts: Counter[str] = Counter()
+        self.runs: dict[str, Run] = {}
+        self.task_group: TaskGroup | None = None
+        self.app_epoch = 0  #: the simulated YARN cluster's start, in application ids
+        self._seed = seed
+        self._time_scale = time_scale
+        self._node_info = node_info
+        self._on_change = on_change
+        self._locks: dict[str, anyio.Lock] = {}
+        self._rngs: dict[str, random.Random] = {}
+        self._launches: Counter[str] = Counter()
+        self._context = RunContext(clock, settings, time_scale, store, seed)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def lock(self, job_id: str) -> anyio.Lock:
+        """The lock every write of the job holds."""
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = self._locks[job_id] = anyio.Lock()
+        return lock
+
+    async def commit(
+        self,
+        decision: StreamingDecision,
+        *,
+        stats: Sequence[BatchStats] = (),
+        add_segments: Sequence[StreamingSegment] = (),
+        remove_segments: Sequence[str] = (),
+    ) -> None:
+        """Store the decision (the caller holds the job's lock); a no-op writes nothing."""
+        if not decision.changed:
+            return
+        job = decision.job
+        write = StreamingWrite(
+            job, decision.expected_mvcc, decision.records, stats, add_segments, remove_segments
+        )
+        try:
+            with anyio.CancelScope(shield=True):
+                stored = await self.store.save(write)
+        except ConcurrentModification:
+            self.jobs[job.uuid] = await self.store.get_job(job.uuid)
+            raise
+        self.jobs[job.uuid] = stored
+        if self._on_change is not None:
+            for old, new in decision.transitions:
+                self._notify(
+                    StreamingChange(job.uuid, old, new, job.last_modified, decision.cause, job.mvcc)
+                )
+
+    def _notify(self, change: StreamingChange) -> None:
+        assert self._on_change is not None
+        try:
+            self._on_change(change)
+        except Exception as exc:  # a listener's bug must not break the loops
+            log.warning("kjobs.streaming.listener_failed", error=repr(exc))
+
+    async def event(
+        self,
+        run: Run,
+        decide: Decide,
+        *,
+        stats: Sequence[BatchStats] = (),
+        add_segments: Sequence[StreamingSegment] = (),
+        remove_segments: Sequence[str] = (),
+    ) -> bool:
+        """Decide and store an event of ``run``'s job; False if the run was replaced."""
+        async with self.lock(run.job_id):
+            if self.runs.get(run.job_id) is not run:
+                return False
+            decision = decide(self.jobs[run.job_id], self.clock.now_ms())
+            await self.commit(
+                decision, stats=stats, add_segments=add_segments, remove_segments=remove_segments
+            )
+        return True
+
+    def perform(self, effects: Sequence[core.StreamingEffect]) -> None:
+        """Carry out a stored decision's effects."""
+        for effect in effects:
+            if isinstance(effect, core.CancelLoop):
+                self.cancel(effect.job_id)
+            elif isinstance(effect, core.LaunchLoop):
+                self.spawn(effect.job_id)
+            else:
+                self._stop_gracefully(effect.job_id)
+
+    def _stop_gracefully(self, job_id: str) -> None:
+        run = self.runs.get(job_id)
+        if run is None:  # nothing runs for it: the stop completes now
+            self.spawn(job_id, stop_only=True)
+            return
+        run.stop_requested = True
+        if run.wait_scope is not None:
+            run.wait_scope.cancel()
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel what runs for the job (FORCE_STOP): a batch in progress is lost."""
+        run = self.runs.pop(job_id, None)
+        if run is not None:
+            run.scope.cancel()
+
+    def cancel_all(self) -> None:
+        """Cancel every run (shutdown: the jobs keep their status for recovery)."""
+        for job_id in list(self.runs):
+            self.cancel(job_id)
+
+    def spawn(self, job_id: str, *, retry_first: bool = False, stop_only: bool = False) -> None:
+        """Start a new run of the job (replacing any) in the service's task group."""
+        self.cancel(job_id)
+        if self.task_group is None:
+            raise RuntimeError("the streaming service is not started")
+        run = self.runs[job_id] = Run(job_id)
+        self.task_group.start_soon(
+            self._run_job, run, retry_first, stop_only, name=f"kjobs.streaming.{job_id}"
+        )
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    async def _run_job(self, run: Run, retry_first: bool, stop_only: bool) -> None:
+        with run.scope:
+            try:
+                if stop_only:
+                    await self.event(run, core.loop_stopped)
+                    return
+                go = await self._retry(run) if retry_first else True
+                while go and await self._attempt(run):
+                    go = await self._retry(run)
+            except Exception as exc:  # a write failed while handling a failure: give up
+                log.error("kjobs.streaming.run_broken", job_id=run.job_id, error=repr(exc))
+            finally:
+                if self.runs.get(run.job_id) is run:
+                    del self.runs[run.job_id]
+
+    async def _attempt(self, run: Run) -> bool:
+        """Launch and run the loop once; True when the loop failed (a retry may follow)."""
+        try:
+            if not await self._launch(run):
+                return False
+            job = self.jobs[run.job_id]
+            loop = build_loop if job.job_type is StreamingJobType.STREAMING_BUILD else merge_loop
+            await loop(self._context, _Handle(self, run), job, self._spec(job))
+            await self.event(run, core.loop_stopped)
+            return False
+        except Exception as exc:
+            self.counts["loop_failures"] += 1
+            log.warning("kjobs.streaming.loop_failed", job_id=run.job_id, error=repr(exc))
+            if self.jobs[run.job_id].status is StreamingStatus.STARTING:
+                await self.event(run, core.launch_failed)
+                return False
+            await self.event(run, core.loop_failed)
+            return True
+
+    async def _launch(self, run: Run) -> bool:
+        """The launch step: RUNNING (True), LAUNCHING_ERROR, or STOPPED when stopped meanwhile."""
+        spec = self._spec(self.jobs[run.job_id])
+        if await self.wait(run, spec.launch_s):
+            await self.event(run, core.loop_stopped)
+            return False
+        self._launches[run.job_id] += 1
+        fails = self._launches[run.job_id] <= spec.fail_first_launches
+        app_id = f"application_{self.app_epoch}_{sum(self._launches.values()):04d}"
+        node = self._node_info or None
+
+        def decide(job: StreamingJob, now: int) -> StreamingDecision:
+            if job.status is StreamingStatus.STOPPING:  # a STOP came as the launch ended
+                return core.loop_stopped(job, now)
+            if fails:
+                return core.launch_failed(job, now)
+            return core.launched(job, now, node_info=node, yarn_app_id=app_id)
+
+        await self.event(run, decide)
+        status = self.jobs[run.job_id].status
+        if status is StreamingStatus.LAUNCHING_ERROR:
+            self.counts["launch_failures"] += 1
+            log.info("kjobs.streaming.launch_failed", job_id=run.job_id)
+        elif status is StreamingStatus.RUNNING:
+            self.counts["launches"] += 1
+            log.info("kjobs.streaming.launched", job_id=run.job_id, yarn_app_id=app_id)
+        return status is StreamingStatus.RUNNING and self.runs.get(run.job_id) is run
+
+    async def _retry(self, run: Run) -> bool:
+        """Wait the retry delay, then START the ERROR job again; False when no retry applies."""
+        job = self.jobs[run.job_id]
+        if job.status is not StreamingStatus.ERROR or not self.retry_enabled(job):
+            return False
+        delay = retry_delay(run.retries, self.settings)
+        run.retries += 1
+        log.info("kjobs.streaming.retry_scheduled", job_id=run.job_id, seconds=delay)
+        await self.clock.sleep(delay / self._time_scale)
+        spec = self.models.get(job.model_id)
+        broken = spec is None or spec.broken
+
+        def decide(job: StreamingJob, now: int) -> StreamingDecision:
+            return core.apply_action(job, StreamingAction.START, now, model_broken=broken)
+
+        try:
+            started = await self.event(run, decide)
+        except KjobsError as exc:
+            log.warning("kjobs.streaming.retry_refused", job_id=run.job_id, error=str(exc))
+            return False
+        self.counts["retries"] += 1
+        run.stop_requested = False
+        return started
+
+    async def wait(self, run: Run, simulated_s: float) -> bool:
+        """Wait ``simulated_s`` unless a graceful stop comes first; True when one was asked."""
+        if run.stop_requested:
+            return True
+        with anyio.CancelScope() as scope:
+            run.wait_scope = scope
+            try:
+                await self.clock.sleep(max(0.0, simulated_s) / self._time_scale)
+            finally:
+                run.wait_scope = None
+        return run.stop_requested
+
+    def _spec(self, job: StreamingJob) -> StreamingModelSpec:
+        spec = self.models.get(job.model_id)
+        if spec is None:
+            raise JobNotFound(job.uuid)
+        return spec
+
+    def retry_enabled(self, job: StreamingJob) -> bool:
+        """Whether the job's params ask for automatic retries after a failure."""
+        try:
+            return effective_params(job.params, self.settings).retry_enabled
+        except InvalidRequest:
+            return False
+
+    def rng(self, job_id: str) -> random.Random:
+        """The job's seeded random source (ids, jitter): the same seed, the same run."""
+        rng = self._rngs.get(job_id)
+        if rng is None:
+            rng = self._rngs[job_id] = random.Random(f"{self._seed}:{job_id}")
+        return rng
+
+
+class _Handle:
+    """What a loop may do to its own job (``streaming_loops.LoopHandle``)."""
+
+    def __init__(self, runtime: StreamingRuntime, run: Run) -> None:
+        self._runtime = runtime
+        self._run = run
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a graceful stop was asked."""
+        return self._run.stop_requested
+
+    async def wait(self, simulated_s: float) -> bool:
+        """Wait between batches; True when a graceful stop was asked (at once or meanwhile)."""
+        return await self._runtime.wait(self._run, simulated_s)
+
+    async def write(
+        self,
+        decide: Decide,
+        *,
+        stats: Sequence[BatchStats] = (),
+        add_segments: Sequence[StreamingSegment] = (),
+        remove_segments: Sequence[str] = (),
+    ) -> bool:
+        """Store an event of this job with what goes with it; False if the run was replaced."""
+        return await self._runtime.event(
+            self._run,
+            decide,
+            stats=stats,
+            add_segments=add_segments,
+            remove_segments=remove_segments,
+        )
+
+    def succeeded(self) -> None:
+        """A batch or pass went through: the retry delay starts over."""
+        self._run.retries = 0
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a counter."""
+        self._runtime.counts[name] += n
+
+    def new_id(self) -> str:
+        """A seeded uuid for a segment."""
+        return str(uuid.UUID(int=self.rng().getrandbits(128), version=4))
+
+    def rng(self) -> random.Random:
+        """The job's seeded random source."""
+        return self._runtime.rng(self._run.job_id)
