@@ -40,6 +40,11 @@ from engine.output import NO_OUTPUT
 from engine.scheduler import Scheduler
 from engine.store import open_store
 from engine.store.base import JobFilter, JobStore
+from engine.store.sqlite import SqliteJobStore
+from engine.store.streaming_base import StreamingStore
+from engine.store.streaming_memory import MemoryStreamingStore
+from engine.store.streaming_sqlite import SqliteStreamingStore
+from engine.streaming import StreamingChange, StreamingService
 from engine.writer import Decide, JobWriter
 
 log = structlog.get_logger("kjobs")
@@ -64,6 +69,8 @@ class Engine:
         store: JobStore | str | None = None,
         clock: Clock | None = None,
         new_id: Callable[[], str] | None = None,
+        streaming_store: StreamingStore | None = None,
+        with_streaming: bool = True,
     ) -> None:
         self.config = config if config is not None else load_config()
         settings = self.config.engine
@@ -87,6 +94,22 @@ class Engine:
             self._workroot,
         )
         self._writer.handler = self.scheduler
+        self._streaming_store: StreamingStore | None = None
+        #: Kylin 5 streaming jobs of the catalog's streaming models (None when turned off)
+        self.streaming: StreamingService | None = None
+        if with_streaming:
+            self._streaming_store = streaming_store or _streaming_store_for(self.store)
+            self.streaming = StreamingService(
+                self._streaming_store,
+                self.clock,
+                settings.streaming,
+                self.catalog.streaming_models,
+                seed=settings.seed,
+                time_scale=settings.time_scale,
+                node_info=self.instance,
+                version=settings.version,
+                on_change=self._streaming_changed,
+            )
         self._submit_lock = anyio.Lock()  # segment planning reads then writes: one at a time
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
@@ -99,10 +122,15 @@ class Engine:
         try:
             await self.store.open()
             stack.push_async_callback(self.store.close)
+            if self._streaming_store is not None:
+                await self._streaming_store.open()
+                stack.push_async_callback(self._streaming_store.close)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._stop)
             await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
             await self._recover()
+            if self.streaming is not None:
+                await self.streaming.start(self._tg)
         except BaseException:
             await stack.aclose()
             raise
@@ -122,6 +150,8 @@ class Engine:
         log.info("kjobs.engine.stopped", instance=self.instance)
 
     async def _stop(self) -> None:
+        if self.streaming is not None:
+            await self.streaming.shutdown()
         await self.scheduler.shutdown()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
@@ -318,6 +348,11 @@ class Engine:
         """The engine clock's time."""
         return self.clock.now_ms()
 
+    def _streaming_changed(self, change: StreamingChange) -> None:
+        self.events.publish(
+            Event("streaming", change.job_id, change.time, change.new.value, text=change.cause)
+        )
+
 
 def _sequence_of(job: Job, step_id: str) -> int:
     """Accept ``{jobId}-NN`` and the unpadded ``{jobId}-N`` of the seed's example."""
@@ -334,6 +369,13 @@ def _resolve_store(store: JobStore | str | None, configured: str, max_bytes: int
     if isinstance(store, str):
         return open_store(store, max_output_bytes=max_bytes)
     return store
+
+
+def _streaming_store_for(store: JobStore) -> StreamingStore:
+    """Streaming jobs live beside the batch jobs: the same SQLite file, or memory."""
+    if isinstance(store, SqliteJobStore):
+        return SqliteStreamingStore(store.db)
+    return MemoryStreamingStore()
 
 
 def default_store_path() -> str:

@@ -143,7 +143,11 @@ class Runner:
         start, end = scenario.start_ms, scenario.end_ms
         self.log.add("simulation", **header(scenario.name, self.plan.seed, start, end))
         engine = Engine(
-            self.plan.config, store=job_store, clock=self.clock, new_id=id_generator(self.plan.seed)
+            self.plan.config,
+            store=job_store,
+            clock=self.clock,
+            new_id=id_generator(self.plan.seed),
+            with_streaming=False,  # the run drives its own service on its guarded store
         )
         streaming = StreamingService(
             streaming_store,
