@@ -26,7 +26,7 @@ from engine.store.codec import (
     fold,
     prepare_output,
 )
-from engine.store.sqlite_db import SqliteDatabase
+from engine.store.sqlite_db import SqliteDatabase, SqliteStoreBase
 
 # -- statements -------------------------------------------------------------------------------
 
@@ -83,7 +83,7 @@ WHERE cube = ? ORDER BY range_start, range_end, uuid
 _NO_LIMIT: Final = -1  # SQLite: LIMIT -1 = no limit (an OFFSET needs a LIMIT)
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqliteStoreBase):
     """Batch jobs, step outputs and segments in a SQLite file."""
 
     def __init__(
@@ -99,25 +99,7 @@ class SqliteJobStore:
         if max_output_bytes <= 0:
             raise ValueError(f"max_output_bytes must be positive: {max_output_bytes}")
         self.max_output_bytes = max_output_bytes
-        self._owns_db = not isinstance(target, SqliteDatabase)
-        if isinstance(target, SqliteDatabase):
-            self._db = target
-        else:
-            self._db = SqliteDatabase(target, synchronous=synchronous)
-
-    @property
-    def db(self) -> SqliteDatabase:
-        """The database this store writes to (shared with other SQLite stores)."""
-        return self._db
-
-    async def open(self) -> None:
-        """Open the database (migrating it); idempotent."""
-        await self._db.open()
-
-    async def close(self) -> None:
-        """Close the database if this store owns it (pending writes are committed first)."""
-        if self._owns_db:
-            await self._db.close()
+        super().__init__(target, synchronous=synchronous)
 
     # -- writes -------------------------------------------------------------------------------
 

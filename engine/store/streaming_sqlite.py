@@ -8,7 +8,6 @@ all in the writer's transaction.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -23,7 +22,7 @@ from engine.core.streaming import (
     StreamingRecord,
     StreamingSegment,
 )
-from engine.store.sqlite_db import SqliteDatabase
+from engine.store.sqlite_db import SqliteStoreBase
 from engine.store.streaming_base import StreamingWrite
 
 # -- statements -------------------------------------------------------------------------------
@@ -85,33 +84,8 @@ WHERE model_id = ? ORDER BY start_offset, end_offset, id
 _NO_LIMIT: Final = -1
 
 
-class SqliteStreamingStore:
+class SqliteStreamingStore(SqliteStoreBase):
     """Streaming jobs, records, stats and segments in a SQLite file."""
-
-    def __init__(
-        self, target: str | os.PathLike[str] | SqliteDatabase, *, synchronous: str = "NORMAL"
-    ) -> None:
-        """``target``: a file path (the store owns its database) or a shared ``SqliteDatabase``
-        (opened here if needed, left open by ``close``: its owner closes it)."""
-        self._owns_db = not isinstance(target, SqliteDatabase)
-        if isinstance(target, SqliteDatabase):
-            self._db = target
-        else:
-            self._db = SqliteDatabase(target, synchronous=synchronous)
-
-    @property
-    def db(self) -> SqliteDatabase:
-        """The database this store writes to (may be shared with the batch store)."""
-        return self._db
-
-    async def open(self) -> None:
-        """Open the database (migrating it); idempotent."""
-        await self._db.open()
-
-    async def close(self) -> None:
-        """Close the database if this store owns it (pending writes are committed first)."""
-        if self._owns_db:
-            await self._db.close()
 
     # -- writes -------------------------------------------------------------------------------
 
