@@ -47,7 +47,10 @@ class LoopHandle(Protocol):
         """Whether a graceful stop was asked."""
 
     async def wait(self, simulated_s: float) -> bool:
-        """Wait between batches; True when a graceful stop was asked."""
+        """Wait between batches; True when a graceful stop was asked.
+
+        A stop that comes during the wait may instead cancel the loop where it waits, so a
+        loop must return at once on True and never catch cancellation."""
 
     async def write(
         self,

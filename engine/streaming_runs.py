@@ -55,7 +55,10 @@ class Run:
     job_id: str
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     stop_requested: bool = False
-    wait_scope: anyio.CancelScope | None = None  #: set while the loop waits between batches
+    #: what a graceful stop cancels while ``waiting``: the launch's wait, or the whole loop (one
+    #: scope per attempt, not one per wait: the loop returns anyway once a wait is interrupted)
+    wait_scope: anyio.CancelScope | None = None
+    waiting: bool = False  #: sleeping in a wait that a graceful stop interrupts
     retries: int = 0  #: automatic retries since the last success or user action
 
 
@@ -171,7 +174,7 @@ class StreamingRuntime:
             self.spawn(job_id, stop_only=True)
             return
         run.stop_requested = True
-        if run.wait_scope is not None:
+        if run.waiting and run.wait_scope is not None:
             run.wait_scope.cancel()
 
     def cancel(self, job_id: str) -> None:
@@ -219,7 +222,14 @@ class StreamingRuntime:
                 return False
             job = self.jobs[run.job_id]
             loop = build_loop if job.job_type is StreamingJobType.STREAMING_BUILD else merge_loop
-            await loop(self._context, _Handle(self, run), job, self._spec(job))
+            # a graceful stop that interrupts a wait between batches cancels this scope: the
+            # loop would return at once anyway (see ``loop_wait``)
+            with anyio.CancelScope() as scope:
+                run.wait_scope = scope
+                try:
+                    await loop(self._context, _Handle(self, run), job, self._spec(job))
+                finally:
+                    run.wait_scope = None
             await self.event(run, core.loop_stopped)
             return False
         except Exception as exc:
@@ -290,10 +300,25 @@ class StreamingRuntime:
         with anyio.CancelScope() as scope:
             run.wait_scope = scope
             try:
-                await self.clock.sleep(max(0.0, simulated_s) / self._time_scale)
+                await self._sleep_waiting(run, simulated_s)
             finally:
                 run.wait_scope = None
         return run.stop_requested
+
+    async def loop_wait(self, run: Run, simulated_s: float) -> bool:
+        """``wait`` inside a loop: a graceful stop meanwhile cancels the attempt's scope, which
+        ends the loop as a True from ``wait`` would (the loop returns at once on it)."""
+        if run.stop_requested:
+            return True
+        await self._sleep_waiting(run, simulated_s)
+        return run.stop_requested
+
+    async def _sleep_waiting(self, run: Run, simulated_s: float) -> None:
+        run.waiting = True
+        try:
+            await self.clock.sleep(max(0.0, simulated_s) / self._time_scale)
+        finally:
+            run.waiting = False
 
     def _spec(self, job: StreamingJob) -> StreamingModelSpec:
         spec = self.models.get(job.model_id)
@@ -329,8 +354,10 @@ class _Handle:
         return self._run.stop_requested
 
     async def wait(self, simulated_s: float) -> bool:
-        """Wait between batches; True when a graceful stop was asked (at once or meanwhile)."""
-        return await self._runtime.wait(self._run, simulated_s)
+        """Wait between batches; True when a graceful stop was asked (at once or meanwhile).
+
+        A stop meanwhile may instead end the loop by cancellation (``loop_wait``)."""
+        return await self._runtime.loop_wait(self._run, simulated_s)
 
     async def write(
         self,

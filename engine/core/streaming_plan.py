@@ -173,15 +173,18 @@ def plan_merge(
     need = max(2, threshold)
     for layer in sorted({s.layer for s in ready}):
         window: list[StreamingSegment] = []
+        total = 0  #: the window's size, kept as it changes rather than summed at each step
         for seg in ready:
             follows = bool(window) and window[-1].end_offset == seg.start_offset
             if seg.layer != layer or (window and not follows):
                 window = []
+                total = 0
             if seg.layer != layer:
                 continue
             window.append(seg)
-            while sum(s.size_bytes for s in window) > max_size_bytes:
-                window.pop(0)
+            total += seg.size_bytes
+            while total > max_size_bytes:
+                total -= window.pop(0).size_bytes
             if len(window) >= need:
                 return tuple(window)
     return ()

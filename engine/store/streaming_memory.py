@@ -17,7 +17,9 @@ class MemoryStreamingStore:
         self._jobs: dict[str, StreamingJob] = {}
         self._records: defaultdict[str, list[StreamingRecord]] = defaultdict(list)
         self._stats: defaultdict[str, list[BatchStats]] = defaultdict(list)
-        self._segments: dict[str, StreamingSegment] = {}
+        # by model, so that listing one model's segments does not scan every model's
+        self._segments: defaultdict[str, dict[str, StreamingSegment]] = defaultdict(dict)
+        self._segment_models: dict[str, str] = {}  #: segment id → model id
         self._next_record_id = 1
         self._next_stats_id = 1
 
@@ -34,7 +36,7 @@ class MemoryStreamingStore:
         current = None if stored is None else stored.mvcc
         if current != write.expected_mvcc or (current is not None and job.mvcc <= current):
             raise ConcurrentModification(job.uuid, write.expected_mvcc or -1)
-        missing = [s for s in write.remove_segments if s not in self._segments]
+        missing = [s for s in write.remove_segments if s not in self._segment_models]
         if missing:
             raise ConcurrentModification(missing[0], job.mvcc)
         # checks done: from here on nothing can fail, so the write is all or nothing
@@ -48,9 +50,9 @@ class MemoryStreamingStore:
             self._stats[row.job_id].append(dataclasses.replace(row, id=self._next_stats_id))
             self._next_stats_id += 1
         for segment_id in write.remove_segments:
-            del self._segments[segment_id]
+            del self._segments[self._segment_models.pop(segment_id)][segment_id]
         for segment in write.add_segments:
-            self._segments[segment.id] = segment
+            self._add_segment(segment)
         return job
 
     async def get_job(self, job_id: str) -> StreamingJob:
@@ -76,8 +78,22 @@ class MemoryStreamingStore:
 
     async def segments(self, model_id: str) -> list[StreamingSegment]:
         """By ``start_offset``."""
-        found = [s for s in self._segments.values() if s.model_id == model_id]
-        return sorted(found, key=lambda s: (s.start_offset, s.end_offset, s.id))
+        found = self._segments.get(model_id)
+        if not found:
+            return []
+        return sorted(found.values(), key=_by_offset)
+
+    def _add_segment(self, segment: StreamingSegment) -> None:
+        # a segment saved again under another model moves (as the one-dict version did)
+        previous = self._segment_models.get(segment.id)
+        if previous is not None and previous != segment.model_id:
+            del self._segments[previous][segment.id]
+        self._segment_models[segment.id] = segment.model_id
+        self._segments[segment.model_id][segment.id] = segment
+
+
+def _by_offset(segment: StreamingSegment) -> tuple[int, int, str]:
+    return segment.start_offset, segment.end_offset, segment.id
 
 
 def _newest(row: StreamingRecord | BatchStats) -> tuple[int, int]:
