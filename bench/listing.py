@@ -1,0 +1,170 @@
+"""``GET /kylin/api/jobs`` over 100,000 stored jobs, filtered and paged, through ``kjobs serve``.
+
+The store is filled straight through SQL: the store creates the file (migrations), then the
+job rows go in with the store's own ``INSERT_JOB`` statement and ``encode_job`` text, 10,000
+per transaction. Jobs have 10 steps (~2 KB of JSON each; a sample-cube build is ~22 KB), and
+are spread over 10 projects, 100 cubes, 60 days of ``last_modified`` and the four states a job
+rests in (70% FINISHED, 10% each ERROR, DISCARDED, STOPPED): nothing for the engine to run.
+
+To keep the filling fast, every job of one state shares the same step records: the stored text
+of a step does not carry its job's id, so a job decodes with its own step ids. ``build_jobs``
+checks that promise on one job of each state (decoded == built with its own steps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any, Final
+
+from bench.common import noop_steps, percentile
+from bench.server import get_request, kjobs_serve, sequential
+from engine.clock import SystemClock, monotonic
+from engine.core import operations as ops
+from engine.core.jobs import Job, Segment, Step
+from engine.core.states import State
+from engine.store.codec import decode_job, encode_job, fold
+from engine.store.sqlite import INSERT_JOB, SqliteJobStore
+
+DAY_MS: Final = 86_400_000
+PROJECTS: Final = 10
+CUBES: Final = 100
+CHUNK: Final = 10_000
+#: (state, share) of the stored jobs
+MIX: Final = (
+    (State.SUCCEED, 0.7),
+    (State.ERROR, 0.1),
+    (State.DISCARDED, 0.1),
+    (State.STOPPED, 0.1),
+)
+
+#: the list queries, timed round-robin (Kylin status codes: 4 FINISHED, 8 ERROR, 16 DISCARDED,
+#: 32 STOPPED; timeFilter 1 = last day, 3 = last month)
+QUERIES: Final = (
+    "projectName=project_3&limit=30&offset=0",
+    "projectName=project_7&status=32&status=16&timeFilter=3&limit=15&offset=15",
+    "cubeName=cube_04&status=8&limit=30",
+    "cubeName=CUBE_99&limit=30&offset=30",
+    "status=4&timeFilter=1&limit=30&offset=30",
+    "limit=30&offset=1000",
+)
+
+
+def _steps_for(state: State, job_id: str, steps: int, now: int) -> tuple[Step, ...]:
+    """Steps consistent with a job resting in ``state``."""
+    done = {State.SUCCEED: steps, State.ERROR: 5, State.DISCARDED: 3, State.STOPPED: 6}[state]
+    out = []
+    for i, spec in enumerate(noop_steps(steps)):
+        if i < done:
+            step = Step(job_id, i, spec, State.SUCCEED, now - 1000, now - 500, 0,
+                        {"exit_code": "0"}, 1)  # fmt: skip
+        elif i == done and state is not State.SUCCEED:
+            step = Step(job_id, i, spec, state, now - 400, now, 0, {}, 1)
+        else:
+            step = Step(job_id, i, spec)
+        out.append(step)
+    return tuple(out)
+
+
+def build_jobs(count: int, steps: int = 10, seed: int = 6) -> list[tuple[Any, ...]]:
+    """``count`` job rows for ``INSERT_JOB``, deterministic for a seed (times end now)."""
+    rng = random.Random(seed)
+    now = SystemClock().now_ms()
+    shared = {state: _steps_for(state, "shared", steps, now) for state, _ in MIX}
+    states = [state for state, _ in MIX]
+    weights = [share for _, share in MIX]
+    checked: set[State] = set()
+    rows = []
+    for index in range(count):
+        state = rng.choices(states, weights)[0]
+        job = _job(index, state, shared[state], rng, now)
+        rows.append(_row(job))
+        if state not in checked:
+            checked.add(state)
+            own = job.evolve(steps=_steps_for(state, job.id, steps, now))
+            if decode_job(rows[-1][-1]) != own:
+                raise AssertionError("a shared step record does not decode as the job's own")
+    return rows
+
+
+def _job(index: int, state: State, steps: tuple[Step, ...], rng: random.Random, now: int) -> Job:
+    job_id = f"{rng.getrandbits(128):032x}"
+    cube = f"cube_{index % CUBES:02d}"
+    modified = now - rng.randrange(60 * DAY_MS)
+    created = modified - rng.randrange(1, 3_600_000)
+    segment = Segment(f"{rng.getrandbits(128):032x}", cube, "seg", 0, 0, "READY")
+    return Job(
+        id=job_id,
+        name=ops.job_name("BUILD", cube, segment, created),
+        project=f"project_{index % PROJECTS}",
+        cube=cube,
+        build_type="BUILD",
+        segment=segment,
+        submitter="ADMIN",
+        priority=20,
+        steps=steps,
+        state=state,
+        create_time=created,
+        last_modified=modified,
+        start_time=created + 10,
+        end_time=modified,
+        build_instance="bench@localhost",
+        version=len(steps) + 2,
+    )
+
+
+def _row(job: Job) -> tuple[Any, ...]:
+    return (job.id, job.project, job.cube, fold(job.cube), job.state.value, job.priority,
+            job.create_time, job.last_modified, job.version, encode_job(job))  # fmt: skip
+
+
+def fill(path: Path, count: int = 100_000) -> dict[str, Any]:
+    """Create the store at ``path`` and insert ``count`` jobs; seconds taken and file size."""
+    started = monotonic()
+    asyncio.run(_create(path))
+    rows = build_jobs(count)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for first in range(0, len(rows), CHUNK):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(INSERT_JOB, rows[first : first + CHUNK])
+            conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return {"jobs": count, "fill_s": monotonic() - started, "file_mb": path.stat().st_size / 2**20}
+
+
+async def _create(path: Path) -> None:
+    store = SqliteJobStore(path)
+    await store.open()
+    await store.close()
+
+
+def list_latency(store: Path, workdir: Path, rounds: int = 50) -> dict[str, Any]:
+    """Each of ``QUERIES`` ``rounds`` times, one at a time, through ``kjobs serve``."""
+    with kjobs_serve(store, workdir) as server:
+        requests = [
+            get_request(server.host, server.port, f"/kylin/api/jobs?{query}") for query in QUERIES
+        ]
+        asyncio.run(sequential(server.host, server.port, requests))  # warm-up: one of each
+        answers = asyncio.run(sequential(server.host, server.port, requests * rounds))
+    bad = [status for status, _ in answers if status != 200]
+    if bad:
+        raise RuntimeError(f"GET /jobs answered {bad[0]}")
+    per_query: dict[str, dict[str, float]] = {}
+    for index, query in enumerate(QUERIES):
+        mine = [ms for i, (_, ms) in enumerate(answers) if i % len(QUERIES) == index]
+        per_query[query] = {"p50_ms": percentile(mine, 50), "p99_ms": percentile(mine, 99)}
+    every = [ms for _, ms in answers]
+    return {
+        "p50_ms": percentile(every, 50),
+        "p99_ms": percentile(every, 99),
+        "requests": len(every),
+        "via": "kjobs serve (HTTP, one client)",
+        "queries": per_query,
+    }

@@ -1,0 +1,186 @@
+"""The order of the measurements, their sizes, and turning each one's result into figures.
+
+Each stage runs in a fresh event loop (``anyio.run``) or in its own processes, one after the
+other, so that no measurement shares the CPU with another. A stage that fails leaves its
+figures null, with the reason under ``details``, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import structlog
+
+from bench import api, baseline, batch, listing, memory, shell, simulation, streaming
+from bench.common import rounded
+from engine.clock import monotonic
+
+log = structlog.get_logger("kjobs")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """Workload sizes (the issue's by default; ``QUICK`` for a fast check of the harness)."""
+
+    jobs: int = 2000
+    steps: int = 10
+    concurrency: int = 100
+    latency_jobs: int = 200
+    shell_jobs: int = 20
+    shell_steps: int = 25
+    cancel_samples: int = 7
+    grace_s: float = 0.5
+    api_clients: int = 50
+    api_seconds: float = 5.0
+    stored_jobs: int = 100_000
+    list_rounds: int = 50
+    streaming_jobs: int = 10_000
+    sim_hours: float | None = None  #: None: the scenario's 24 hours
+
+
+FULL: Final = Sizes()
+QUICK: Final = Sizes(
+    jobs=100, steps=5, concurrency=20, latency_jobs=20, shell_jobs=4, shell_steps=3,
+    cancel_samples=1, grace_s=0.2, api_clients=4, api_seconds=0.5, stored_jobs=2_000,
+    list_rounds=3, streaming_jobs=200, sim_hours=0.25,
+)  # fmt: skip
+
+Progress = Callable[[str], None]
+StageFn = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+
+
+@dataclass
+class Results:
+    """Figures (the issue's keys) and details (how each was measured, extra numbers)."""
+
+    figures: dict[str, Any]
+    details: dict[str, Any]
+
+
+def run_stage(
+    results: Results, name: str, keys: tuple[str, ...], fn: StageFn, progress: Progress
+) -> None:
+    """Run one stage into ``results``; on failure its ``keys`` are null and the error noted."""
+    progress(name)
+    started = monotonic()
+    try:
+        figures, detail = fn()
+    except Exception as exc:  # a broken stage must not lose the other figures
+        for key in keys:
+            results.figures.setdefault(key, None)
+        results.details[name] = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=4).splitlines()[-6:],
+        }
+        log.warning("kjobs.bench.stage_failed", stage=name, error=repr(exc))
+        return
+    results.figures.update(figures)
+    detail["stage_s"] = round(monotonic() - started, 2)
+    results.details[name] = detail
+
+
+def run_all(sizes: Sizes, only: frozenset[str] | None, progress: Progress) -> Results:
+    """Every stage (or those named in ``only``), in order."""
+    results = Results({}, {})
+    with tempfile.TemporaryDirectory(prefix="kjobs-bench-") as tmp:
+        root = Path(tmp)
+        for name, keys, fn in _stages(root, sizes):
+            if only is None or name in only:
+                run_stage(results, name, keys, fn, progress)
+    base = results.figures.get("baseline_steps_per_s")
+    durable = results.figures.get("durable_steps_per_s")
+    results.figures["ratio_to_baseline"] = (
+        rounded(durable / base, 3) if durable is not None and base else None
+    )
+    return results
+
+
+STAGES: Final = (
+    "baseline", "durable", "latency", "shell", "cancel", "api", "listing", "streaming",
+    "simulation",
+)  # fmt: skip
+
+
+def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
+    def folder(name: str) -> Path:
+        path = root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run_baseline() -> tuple[dict[str, Any], dict[str, Any]]:
+        path = folder("baseline") / "baseline.sqlite"
+        out = anyio.run(baseline.group_commit_loop, path, s.jobs, s.steps, s.concurrency)
+        return {"baseline_steps_per_s": rounded(out["steps_per_s"], 0)}, out
+
+    def run_durable() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = anyio.run(batch.durable_throughput, folder("durable"), s.jobs, s.steps, s.concurrency)
+        out["durability"] = "WAL synchronous=NORMAL (the store's default)"
+        return {"durable_steps_per_s": rounded(out["steps_per_s"], 0)}, out
+
+    def run_latency() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = anyio.run(batch.step_latency, folder("latency"), s.latency_jobs, s.steps)
+        figures = {
+            "step_overhead_us_p50": rounded(out["step_overhead_us_p50"]),
+            "step_overhead_us_p99": rounded(out["step_overhead_us_p99"]),
+            "submit_to_running_ms_p50": rounded(out["submit_to_running_ms_p50"], 3),
+        }
+        return figures, out
+
+    def run_shell() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = anyio.run(shell.shell_throughput, folder("shell"), s.shell_jobs, s.shell_steps)
+        return {"shell_steps_per_s": rounded(out["steps_per_s"], 0)}, out
+
+    def run_cancel() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = anyio.run(shell.cancel_latency, folder("cancel"), s.cancel_samples, s.grace_s)
+        figures = {
+            "cancel_to_sigterm_ms": rounded(out["cancel_to_sigterm_ms"], 2),
+            "cancel_to_group_dead_ms": rounded(out["cancel_to_group_dead_ms"], 1),
+        }
+        return figures, out
+
+    def run_api() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = api.get_job_load(folder("api"), s.api_clients, s.api_seconds)
+        figures = {
+            "api_get_job_rps": rounded(out["rps"], 0),
+            "api_p99_ms": rounded(out["p99_ms"], 2),
+        }
+        return figures, out
+
+    def run_listing() -> tuple[dict[str, Any], dict[str, Any]]:
+        work = folder("listing")
+        store = work / "jobs.sqlite"
+        filled = listing.fill(store, s.stored_jobs)
+        rss = memory.idle_engine_rss(store)
+        listed = listing.list_latency(store, work, s.list_rounds)
+        figures = {
+            "list_jobs_p99_ms_100k": rounded(listed["p99_ms"], 2),
+            "rss_mb_100k_jobs": rounded(rss["rss_mb"], 1),
+        }
+        return figures, {"store": filled, "rss": rss, "list": listed}
+
+    def run_streaming() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = anyio.run(streaming.list_latency, folder("streaming"), s.streaming_jobs, 50)
+        return {"streaming_list_p99_ms_10k": rounded(out["p99_ms"], 2)}, out
+
+    def run_simulation() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = simulation.scenario_wall(folder("simulation"), hours=s.sim_hours)
+        return {"sim_24h_wall_s": rounded(out["wall_s"], 1)}, out
+
+    return [
+        ("baseline", ("baseline_steps_per_s",), run_baseline),
+        ("durable", ("durable_steps_per_s",), run_durable),
+        ("latency", ("step_overhead_us_p50", "step_overhead_us_p99", "submit_to_running_ms_p50"),
+         run_latency),
+        ("shell", ("shell_steps_per_s",), run_shell),
+        ("cancel", ("cancel_to_sigterm_ms", "cancel_to_group_dead_ms"), run_cancel),
+        ("api", ("api_get_job_rps", "api_p99_ms"), run_api),
+        ("listing", ("list_jobs_p99_ms_100k", "rss_mb_100k_jobs"), run_listing),
+        ("streaming", ("streaming_list_p99_ms_10k",), run_streaming),
+        ("simulation", ("sim_24h_wall_s",), run_simulation),
+    ]  # fmt: skip
