@@ -334,10 +334,15 @@ class StreamingRuntime:
             return False
 
     def rng(self, job_id: str) -> random.Random:
-        """The job's seeded random source (ids, jitter): the same seed, the same run."""
+        """The job's seeded random source (ids, jitter): the same seed, the same run.
+
+        The service's start time is part of the seed: a restarted engine must not draw the
+        segment ids its previous life already stored (simulations start at a fixed time).
+        """
         rng = self._rngs.get(job_id)
         if rng is None:
-            rng = self._rngs[job_id] = random.Random(f"{self._seed}:{job_id}")
+            seed = f"{self._seed}:{job_id}:{self.app_epoch}"
+            rng = self._rngs[job_id] = random.Random(seed)
         return rng
 
 
