@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from engine.settings import EngineSettings
 from engine.store.base import JobStore
 from engine.writer import Decide, JobWriter
 from steps import executor_for
-from steps.base import Profile, StepContext
+from steps.base import LazyRandom, Profile, StepContext
 
 log = structlog.get_logger("kjobs")
 
@@ -49,6 +48,7 @@ class _Running:
     sequence: int = -1
     output: LiveOutput | None = None
     requeue: bool = False  #: scheduled again while its runner was still winding down
+    workdir: Path | None = None  #: the job's working directory (built once per run)
 
 
 @dataclass(order=True)
@@ -252,10 +252,10 @@ class Scheduler:
             output=output,
             info=_InfoSink(self, job.id, step.sequence),
             clock=self._clock,
-            rng=random.Random(f"{self._settings.seed}:{job.id}:{step.sequence}:{step.attempts}"),
+            rng=LazyRandom(f"{self._settings.seed}:{job.id}:{step.sequence}:{step.attempts}"),
             profile=self._profiles(step.spec.profile),
             time_scale=self._settings.time_scale,
-            workdir=self._workdir / job.id,
+            workdir=self._job_workdir(job.id),
             env=dict(self._settings.env),
             grace_seconds=self._settings.grace_seconds,
             previous_info=previous,
@@ -273,6 +273,14 @@ class Scheduler:
             output.write(f"{type(exc).__name__}: {exc}\n")
             return StepFailure(str(exc), kind=type(exc).__name__)
         return dict(result.info)
+
+    def _job_workdir(self, job_id: str) -> Path:
+        running = self._running.get(job_id)
+        if running is None:
+            return self._workdir / job_id
+        if running.workdir is None:
+            running.workdir = self._workdir / job_id
+        return running.workdir
 
     def _should_retry(self, step: Step, failure: StepFailure) -> bool:
         s = self._settings

@@ -13,7 +13,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.clock import Clock
 from engine.core.jobs import Step
@@ -31,6 +31,47 @@ class InfoSink(Protocol):
 
     async def update(self, info: Mapping[str, str], wait_time_ms: int | None = None) -> None:
         """Merge ``info`` into the step's info; ``wait_time_ms`` sets its queue wait."""
+
+
+class LazyRandom(random.Random):
+    """A ``random.Random(seed)`` that is seeded on first use: most steps never draw.
+
+    Seeding from a string hashes it and fills the generator's whole state, which costs more
+    than the rest of a zero-duration step. Every draw goes through ``random()`` and
+    ``getrandbits()`` (``random.Random``'s own methods are built on these two), so the
+    numbers are exactly those of ``random.Random(seed)``.
+    """
+
+    def __init__(self, seed: str) -> None:
+        self._seed_value: Any = seed
+        self._real: random.Random | None = None
+        self.gauss_next = None
+
+    def seed(self, a: Any = None, version: int = 2) -> None:
+        """Re-seed (lazily)."""
+        self._seed_value, self._real = a, None
+
+    def _generator(self) -> random.Random:
+        real = self._real
+        if real is None:
+            real = self._real = random.Random(self._seed_value)
+        return real
+
+    def random(self) -> float:
+        """The next float in [0, 1)."""
+        return self._generator().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        """An int with ``k`` random bits."""
+        return self._generator().getrandbits(k)
+
+    def getstate(self) -> tuple[Any, ...]:
+        """The generator's state."""
+        return self._generator().getstate()
+
+    def setstate(self, state: tuple[Any, ...]) -> None:
+        """Restore a state from ``getstate``."""
+        self._generator().setstate(state)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from engine.core.states import State
 
@@ -85,7 +85,32 @@ class Step:
 
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
+        return _evolve(self, changes)
+
+
+_R = TypeVar("_R")
+_new = object.__new__
+_set = object.__setattr__
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _evolve(record: _R, changes: dict[str, Any]) -> _R:
+    """``dataclasses.replace`` for these records, about twice as fast.
+
+    The records have no ``__post_init__`` and no init-only fields, so copying the fields is
+    all ``replace`` does; an unknown name is refused as ``replace`` refuses it.
+    """
+    cls = type(record)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(record))  # type: ignore[arg-type]
+    for name in changes:
+        if name not in names:
+            raise TypeError(f"{cls.__name__}.evolve() got an unexpected field {name!r}")
+    copy = _new(cls)
+    for name in names:
+        _set(copy, name, changes[name] if name in changes else getattr(record, name))
+    return copy
 
 
 def step_id(job_id: str, sequence: int) -> str:
@@ -133,7 +158,7 @@ class Job:
 
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
+        return _evolve(self, changes)
 
     def with_step(self, step: Step) -> Self:
         """A copy with ``step`` replacing the step of the same sequence."""

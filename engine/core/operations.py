@@ -235,12 +235,20 @@ def start_next_step(job: Job, now: int, instance: str) -> Decision:
     """
     if job.state not in (State.READY, State.RUNNING):
         raise IllegalTransition(f"job {job.id}", job.state, State.RUNNING)
-    step = job.current_step
+    return _start_next(job, list(job.steps), now, instance)
+
+
+def _start_next(job: Job, steps: list[Step], now: int, instance: str) -> Decision:
+    """``job`` with ``steps`` (edited by the caller): its next step RUNNING, or SUCCEED.
+
+    One copy of the job whatever changed (a frozen copy is the costly part of a decision).
+    """
+    step = next((s for s in steps if s.state is not State.SUCCEED), None)
     if step is None:
-        return _finish(job, now)
+        return Decision(_move_job(job, State.SUCCEED, now, end_time=now, steps=tuple(steps)))
     if step.state is not State.READY:
         raise IllegalTransition(f"step {step.id}", step.state, State.RUNNING)
-    started = _move_step(
+    steps[step.sequence] = _move_step(
         step,
         State.RUNNING,
         start_time=now,
@@ -251,18 +259,14 @@ def start_next_step(job: Job, now: int, instance: str) -> Decision:
         reattach=False,
     )
     new = _move_job(
-        job.with_step(started),
+        job,
         State.RUNNING,
         now,
+        steps=tuple(steps),
         start_time=job.start_time or now,
         build_instance=instance,
     )
     return Decision(new, (RunStep(job.id, step.sequence),))
-
-
-def _finish(job: Job, now: int) -> Decision:
-    new = _move_job(job, State.SUCCEED, now, end_time=now)
-    return Decision(new)
 
 
 def _require_running(job: Job, sequence: int) -> Step:
@@ -293,7 +297,9 @@ def step_succeeded(
     effects: list[Effect] = []
     if step.spec.action:
         effects.append(ApplyStepAction(job.id, step.spec.action))
-    following = start_next_step(job.with_step(done), now, instance)
+    steps = list(job.steps)
+    steps[sequence] = done
+    following = _start_next(job, steps, now, instance)
     return Decision(following.job, (*effects, *following.effects))
 
 

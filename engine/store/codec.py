@@ -24,6 +24,7 @@ from engine.store.base import JobWrite, bound_output
 # ASCII-only text: any str (lone surrogates included) survives the trip through SQLite exactly
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _loads = json.loads
+_string = json.encoder.encode_basestring_ascii  #: a str as a JSON string literal (C), ASCII only
 
 R = TypeVar("R")
 
@@ -73,9 +74,72 @@ def encode_job(job: Job) -> str:
     text of each step is kept in a small cache keyed by the step object: re-encoding a job costs
     its header and the steps that changed.
     """
-    head = _dumps(_job_head(job))
-    steps = ",".join([_STEP_TEXTS.get(step) for step in job.steps])
-    return f'{head[:-1]},"steps":[{steps}]}}'
+    return f'{_head_text(job)},"steps":[{_steps_text(job)}]}}'
+
+
+def _steps_text(job: Job) -> str:
+    """The steps' texts joined; those of steps unchanged since the job's last encoding reused.
+
+    Kept per job id (the steps tuple and each step's text): a step transition compares the
+    steps by identity and encodes only the one or two that are new objects.
+    """
+    steps = job.steps
+    known = _JOB_STEPS.pop(job.id, None)
+    if known is not None and len(known[0]) == len(steps):
+        old, texts = known
+        texts = [
+            t if s is o else _encode_step(s) for s, o, t in zip(steps, old, texts, strict=True)
+        ]
+    else:
+        texts = [_encode_step(s) for s in steps]
+        if len(_JOB_STEPS) >= _JOB_STEPS_SIZE:
+            _JOB_STEPS.pop(next(iter(_JOB_STEPS)), None)
+    _JOB_STEPS[job.id] = (steps, texts)
+    return ",".join(texts)
+
+
+def _head_text(job: Job) -> str:
+    """``_dumps(_job_head(job))`` without its closing brace, formatted by hand.
+
+    The fields a job keeps for life (ids, names, segment, params) are encoded once per job and
+    kept (keyed by job id, checked by identity); the rest are ints and enums.
+    """
+    fixed = _FIXED.get(job.id)
+    if (
+        fixed is None
+        or fixed[0] is not job.segment
+        or fixed[1] is not job.params
+        or (fixed[2] != (job.name, job.project, job.cube, job.build_type, job.submitter))
+    ):
+        fixed = _fixed_parts(job)
+        if len(_FIXED) >= _FIXED_SIZE:
+            _FIXED.pop(next(iter(_FIXED)), None)
+        _FIXED[job.id] = fixed
+    parts = [
+        fixed[3],
+        f',"priority":{job.priority},"state":"{job.state.value}","create_time":{job.create_time}'
+        f',"last_modified":{job.last_modified},"version":{job.version},"build_instance":',
+        _string(job.build_instance),
+    ]
+    if job.start_time:
+        parts.append(f',"start_time":{job.start_time}')
+    if job.end_time:
+        parts.append(f',"end_time":{job.end_time}')
+    if job.interrupt_time:
+        parts.append(f',"interrupt_time":{job.interrupt_time}')
+    parts.append(fixed[4])
+    return "".join(parts)
+
+
+def _fixed_parts(job: Job) -> tuple[Any, ...]:
+    head = _dumps({
+        "id": job.id, "name": job.name, "project": job.project, "cube": job.cube,
+        "build_type": job.build_type, "segment": segment_to_dict(job.segment),
+        "submitter": job.submitter,
+    })[:-1]  # fmt: skip
+    params = f',"params":{_dumps(dict(job.params))}' if job.params else ""
+    names = (job.name, job.project, job.cube, job.build_type, job.submitter)
+    return (job.segment, job.params, names, head, params)
 
 
 def decode_job(text: str) -> Job:
@@ -159,8 +223,27 @@ def _step_fields(step: Step) -> dict[str, Any]:
 
 
 def _encode_step(step: Step) -> str:
-    # the spec is shared by every version of the step: its text is cached on its own
-    return f'{{"spec":{_SPEC_TEXTS.get(step.spec)},{_dumps(_step_fields(step))[1:]}'
+    # the spec is shared by every version of the step: its text is cached on its own; the
+    # fields are formatted by hand, as _dumps(_step_fields(step)) would (unset ones left out)
+    parts = ['{"spec":', _SPEC_TEXTS.get(step.spec), ',"state":"', step.state.value, '"']
+    if step.start_time:
+        parts.append(f',"start_time":{step.start_time}')
+    if step.end_time:
+        parts.append(f',"end_time":{step.end_time}')
+    if step.wait_time:
+        parts.append(f',"wait_time":{step.wait_time}')
+    if step.info:
+        parts.append(',"info":{')
+        parts.append(",".join([f"{_string(k)}:{_string(v)}" for k, v in step.info.items()]))
+        parts.append("}")
+    if step.attempts:
+        parts.append(f',"attempts":{step.attempts}')
+    if step.retries:
+        parts.append(f',"retries":{step.retries}')
+    if step.reattach:
+        parts.append(',"reattach":true')
+    parts.append("}")
+    return "".join(parts)
 
 
 def _encode_spec(spec: StepSpec) -> str:
@@ -251,12 +334,13 @@ class _TextCache(Generic[R]):
 
     def get(self, record: R) -> str:
         key = id(record)
-        entry = self._entries.pop(key, None)
-        if entry is None or entry[0] is not record:
-            entry = (record, self._encode(record))
-            if len(self._entries) >= self._size:
-                self._entries.pop(next(iter(self._entries)), None)
-        self._entries[key] = entry  # (re)inserted last: the most recently used
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is record:
+            return entry[1]  # a hit costs one look-up: first in, first out, no reordering
+        entry = (record, self._encode(record))
+        if key not in self._entries and len(self._entries) >= self._size:
+            self._entries.pop(next(iter(self._entries)), None)
+        self._entries[key] = entry
         return entry[1]
 
 
@@ -264,6 +348,10 @@ _STEP_TEXTS: Final = _TextCache(_encode_step, 8192)
 _SPEC_TEXTS: Final = _TextCache(_encode_spec, 1024)
 _DECODED_SPECS: Final[dict[tuple[tuple[str, Any], ...], StepSpec]] = {}
 _DECODED_SPECS_SIZE: Final = 4096
+_FIXED: Final[dict[str, tuple[Any, ...]]] = {}
+_JOB_STEPS: Final[dict[str, tuple[tuple[Step, ...], list[str]]]] = {}
+_JOB_STEPS_SIZE: Final = 4096
+_FIXED_SIZE: Final = 8192
 
 
 # -- segments ---------------------------------------------------------------------------------
