@@ -5,5 +5,6 @@ throughput, step overhead, submit latency), ``baseline`` (the machine's limit fo
 durable rows), ``shell`` (real ``true`` steps, cancel latency), ``api`` (a real ``kjobs serve``),
 ``listing`` (100,000 stored jobs), ``streaming`` (10,000 streaming jobs), ``memory`` (idle RSS),
 ``simulation`` (the 24-hour scenario) and ``peers`` (the shared peer-engine harness).
-``report`` assembles the one JSON document and the terminal table.
+``server`` starts ``kjobs serve`` and loads it, ``common`` holds the shared helpers, ``run``
+orders the stages and ``report`` assembles the one JSON document and the terminal table.
 """

@@ -17,7 +17,6 @@ from bench.common import (
     bench_config,
     noop_steps,
     percentile,
-    rounded,
     wait_all_final,
     with_profile,
 )
@@ -114,14 +113,4 @@ async def step_latency(
         "submit_to_running_ms_p99": percentile(submit_ms, 99),
         "samples_overhead": len(gaps_us),
         "samples_submit": len(submit_ms),
-    }
-
-
-def summary(durable: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
-    """The report's keys from the two measurements."""
-    return {
-        "durable_steps_per_s": rounded(durable["steps_per_s"], 0),
-        "step_overhead_us_p50": rounded(latency["step_overhead_us_p50"]),
-        "step_overhead_us_p99": rounded(latency["step_overhead_us_p99"]),
-        "submit_to_running_ms_p50": rounded(latency["submit_to_running_ms_p50"], 3),
     }

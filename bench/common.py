@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -138,14 +138,3 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": sys.platform,
     }
-
-
-def merged(*parts: Mapping[str, Any]) -> dict[str, Any]:
-    """One dict of several."""
-    out: dict[str, Any] = {}
-    for part in parts:
-        out.update(part)
-    return out
-
-
-Measure = Callable[..., Any]

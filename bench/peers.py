@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +29,7 @@ from bench.common import REPO_ROOT
 from engine.store.sqlite import SqliteJobStore
 from steps.base import Profile
 
+Progress = Callable[[str], None]
 HARNESS: Final = REPO_ROOT.parent / "shared" / "bench-peers"
 VENV: Final = REPO_ROOT / ".venv-peers"
 DEFAULT_ENGINES: Final = "baseline huey apscheduler luigi"
@@ -41,7 +42,7 @@ SLEEP_PROFILE: Final = Profile(
 )
 
 
-def ensure_venv(progress: Any) -> Path:
+def ensure_venv(progress: Progress) -> Path:
     """``.venv-peers/bin/python``, creating the virtualenv on first use."""
     python = VENV / "bin" / "python"
     if not python.exists():
@@ -75,7 +76,7 @@ def _locked(package: str) -> str:
     return package
 
 
-def run_harness(workload: Mapping[str, int], progress: Any) -> list[dict[str, Any]]:
+def run_harness(workload: Mapping[str, int], progress: Progress) -> list[dict[str, Any]]:
     """``run_all.sh`` with the workload; its JSONL rows (its own lines go to stderr)."""
     python = ensure_venv(progress)
     engines = os.environ.get("ENGINES") or _engines(python)
@@ -159,7 +160,7 @@ def ratios(kjobs: list[dict[str, Any]], peers: list[dict[str, Any]]) -> list[dic
     return out
 
 
-def run(workload: Mapping[str, int], progress: Any) -> dict[str, Any]:
+def run(workload: Mapping[str, int], progress: Progress) -> dict[str, Any]:
     """The harness, then kjobs, then the ratios: one JSON-ready document."""
     peers = run_harness(workload, progress)
     progress("kjobs on the same workload")

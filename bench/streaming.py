@@ -1,15 +1,17 @@
 """``GET /streaming_jobs`` over 10,000 stored streaming jobs: filtered, sorted by data latency.
 
-The REST routes for streaming jobs are not mounted yet (``engine/api/streaming.py`` is empty),
-so this times the service call the route will make, in process: ``StreamingService.list_view``
-(filter, sort and page the service's in-memory jobs, then render the page's views). The jobs
-(5,000 models × build + merge) are written through ``SqliteStreamingStore.save`` and loaded by
-``StreamingService.start`` as on an engine start. They rest in STOPPED, ERROR or
-LAUNCHING_ERROR, so that the start relaunches nothing.
+The jobs (5,000 models × build + merge) are written through ``SqliteStreamingStore.save``; they
+rest in STOPPED, ERROR or LAUNCHING_ERROR, so that starting on them relaunches nothing.
+
+``http_list_latency`` times ``GET /kylin/api/streaming_jobs`` through a real ``kjobs serve`` on
+that file (its engine loads the jobs at start). Where the server has no such route (404),
+``RouteMissing`` is raised and ``list_latency`` times the call the route makes, in process:
+``StreamingService.list_view`` (filter, sort and page the in-memory jobs, render the page).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +19,7 @@ from typing import Any, Final
 import anyio
 
 from bench.common import percentile
+from bench.server import fetch, get_request, kjobs_serve, sequential
 from engine.clock import SystemClock, monotonic
 from engine.core import streaming as core
 from engine.core.states import StreamingJobType, StreamingStatus
@@ -80,6 +83,68 @@ def jobs_of(specs: list[StreamingModelSpec], seed: int = 6) -> list[StreamingJob
                 )
             )
     return out
+
+
+ROUTE: Final = "/kylin/api/streaming_jobs"
+#: ``QUERIES`` as query strings of ``GET /kylin/api/streaming_jobs``
+HTTP_QUERIES: Final = (
+    "sort_by=data_latency&page_offset=0&page_size=10",
+    "project=project_3&statuses=ERROR&sort_by=data_latency&page_offset=2&page_size=10",
+    "model_name=model_04&job_types=STREAMING_BUILD&sort_by=data_latency&reverse=false&page_size=20",
+    "statuses=STOPPED&statuses=ERROR&sort_by=data_latency&page_offset=50&page_size=50",
+)
+
+
+class RouteMissing(RuntimeError):
+    """The server has no ``GET /kylin/api/streaming_jobs``."""
+
+
+def http_list_latency(workdir: Path, jobs: int = 10_000, rounds: int = 50) -> dict[str, Any]:
+    """Store ``jobs`` streaming jobs, serve them, time ``HTTP_QUERIES`` × ``rounds``."""
+    path = workdir / "streaming-http.sqlite"
+    fill_s = anyio.run(_fill, path, jobs)
+    with kjobs_serve(path, workdir) as server:
+        requests = [get_request(server.host, server.port, f"{ROUTE}?{q}") for q in HTTP_QUERIES]
+        first = anyio.run(sequential, server.host, server.port, requests)  # warm-up
+        if any(status == 404 for status, _ in first):
+            raise RouteMissing("GET /kylin/api/streaming_jobs answered 404")
+        answers = anyio.run(sequential, server.host, server.port, requests * rounds)
+        body = anyio.run(fetch, server.host, server.port, f"{ROUTE}?{HTTP_QUERIES[0]}")
+    total = int(json.loads(body)["data"]["total_size"])
+    if total < jobs:
+        raise RuntimeError(f"the server lists {total} streaming jobs, {jobs} were stored")
+    bad = [status for status, _ in answers if status != 200]
+    if bad:
+        raise RuntimeError(f"GET /streaming_jobs answered {bad[0]}")
+    per_query = {
+        query: {
+            "p50_ms": percentile([ms for _, ms in answers[i :: len(HTTP_QUERIES)]], 50),
+            "p99_ms": percentile([ms for _, ms in answers[i :: len(HTTP_QUERIES)]], 99),
+        }
+        for i, query in enumerate(HTTP_QUERIES)
+    }
+    every = [ms for _, ms in answers]
+    return {
+        "p50_ms": percentile(every, 50),
+        "p99_ms": percentile(every, 99),
+        "jobs": jobs,
+        "listed_total": total,
+        "fill_s": fill_s,
+        "requests": len(every),
+        "via": "kjobs serve (HTTP, one client)",
+        "queries": per_query,
+    }
+
+
+async def _fill(path: Path, jobs: int) -> float:
+    store = SqliteStreamingStore(path)
+    await store.open()
+    try:
+        started = monotonic()
+        await _save_all(store, jobs_of(models(jobs // 2)))
+        return monotonic() - started
+    finally:
+        await store.close()
 
 
 async def list_latency(workdir: Path, jobs: int = 10_000, rounds: int = 50) -> dict[str, Any]:

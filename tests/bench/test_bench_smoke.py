@@ -114,6 +114,14 @@ async def test_streaming_list_over_stored_jobs(tmp_path: Path) -> None:
     _numbers(out, "p50_ms", "p99_ms")
 
 
+def test_streaming_list_through_the_server(tmp_path: Path) -> None:
+    out = streaming_bench.http_list_latency(tmp_path, jobs=40, rounds=1)
+    assert out["listed_total"] >= 40
+    assert out["requests"] == len(streaming_bench.HTTP_QUERIES)
+    assert set(out["queries"]) == set(streaming_bench.HTTP_QUERIES)
+    _numbers(out, "p50_ms", "p99_ms")
+
+
 def test_simulation_runs_a_short_cut_of_the_scenario(tmp_path: Path) -> None:
     out = simulation.scenario_wall(tmp_path, hours=0.05)
     assert out["events"] > 0
