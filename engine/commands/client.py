@@ -10,11 +10,9 @@ message, and exits 1.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from engine.commands.http import (
@@ -22,14 +20,13 @@ from engine.commands.http import (
     ApiClient,
     ApiError,
     add_connection_args,
-    client_from,
     job_status_line,
     jobs_table,
     progress_bar,
+    set_handler,
     steps_table,
 )
 
-Handler = Callable[[ApiClient, argparse.Namespace], int]
 STATUS_CODES = {
     "PENDING": 1,
     "RUNNING": 2,
@@ -52,13 +49,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--status", action="append", choices=sorted(STATUS_CODES), help="repeatable")
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--offset", type=int, default=0)
-    _handle(p, _jobs)
+    set_handler(p, _jobs)
 
     p = sub.add_parser("status", parents=[conn], help="a job and its steps")
     p.add_argument("job_id", metavar="ID")
     p.add_argument("--watch", action="store_true", help="refresh until the job ends")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
-    _handle(p, _status)
+    set_handler(p, _status)
 
     p = sub.add_parser("submit", parents=[conn], help="build, merge or refresh a cube")
     p.add_argument("cube", metavar="CUBE")
@@ -69,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--wait", action="store_true", help="show progress until the job ends")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after N s")
-    _handle(p, _submit)
+    set_handler(p, _submit)
 
     for name, path, text in (
         ("resume", "resume", "resume an ERROR or STOPPED job"),
@@ -79,37 +76,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p = sub.add_parser(name, parents=[conn], help=text)
         p.add_argument("job_id", metavar="ID")
         p.set_defaults(action_path=path)
-        _handle(p, _action)
+        set_handler(p, _action)
 
     p = sub.add_parser("rollback", parents=[conn], help="re-run a job from one of its steps")
     p.add_argument("job_id", metavar="ID")
     p.add_argument("step", metavar="STEP", help="step id ({jobId}-NN) or sequence number")
-    _handle(p, _rollback)
+    set_handler(p, _rollback)
 
     p = sub.add_parser("drop", parents=[conn], help="delete a FINISHED or DISCARDED job")
     p.add_argument("job_id", metavar="ID")
-    _handle(p, _drop)
+    set_handler(p, _drop)
 
     p = sub.add_parser("output", parents=[conn], help="a step's output")
     p.add_argument("step_id", metavar="STEP_ID", help="{jobId}-NN")
     p.add_argument("--follow", action="store_true", help="keep printing while the step runs")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
-    _handle(p, _output)
-
-
-def _handle(parser: argparse.ArgumentParser, handler: Handler) -> None:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            with client_from(args) as client:
-                return handler(client, args)
-        except ApiError as exc:
-            print(f"kjobs: {exc}", file=sys.stderr)
-            return 1
-        except BrokenPipeError:  # the reader left early (`kjobs jobs | head`): not an error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-
-    parser.set_defaults(handler=run)
+    set_handler(p, _output)
 
 
 # -- commands ---------------------------------------------------------------------------------

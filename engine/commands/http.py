@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -100,6 +101,26 @@ def client_from(args: argparse.Namespace) -> Iterator[ApiClient]:
 
 
 # -- rendering --------------------------------------------------------------------------------
+
+
+Handler = Callable[["ApiClient", argparse.Namespace], int]
+
+
+def set_handler(parser: argparse.ArgumentParser, handler: Handler) -> None:
+    """Run ``handler`` with a client for the sub-command: API errors print one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            with client_from(args) as client:
+                return handler(client, args)
+        except ApiError as exc:
+            print(f"kjobs: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # the reader left early (`kjobs jobs | head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+
+    parser.set_defaults(handler=run)
 
 
 def when(epoch_ms: int) -> str:

@@ -9,14 +9,11 @@ processing time as terminal sparklines). Connection options as every client comm
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
-from engine.commands.http import ApiClient, ApiError, add_connection_args, client_from, table, when
-
-Handler = Callable[[ApiClient, argparse.Namespace], int]
+from engine.commands.http import ApiClient, ApiError, add_connection_args, set_handler, table, when
 
 STATUSES: Final = ("STARTING", "RUNNING", "STOPPING", "ERROR", "STOPPED")
 JOB_TYPES: Final = {
@@ -61,41 +58,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--page", type=int, default=0, help="page index (default 0)")
     p.add_argument("--page-size", type=int, default=10, help="jobs per page (default 10)")
-    _handle(p, _list)
+    set_handler(p, _list)
 
     for name, (action, text) in ACTIONS.items():
         p = commands.add_parser(name, parents=[conn], help=text)
         p.add_argument("job_ids", metavar="JOB_ID", nargs="+", help="{model_id}_build or _merge")
         p.add_argument("--project", help="project the jobs must belong to")
         p.set_defaults(streaming_action=action)
-        _handle(p, _act)
+        set_handler(p, _act)
 
     p = commands.add_parser("records", parents=[conn], help="a job's START/STOP/ERROR records")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--project", help="project the job must belong to")
-    _handle(p, _records)
+    set_handler(p, _records)
 
     p = commands.add_parser("stats", parents=[conn], help="a job's rate and latency, charted")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("--minutes", type=int, default=30, help="the last N minutes (default 30)")
     p.add_argument("--width", type=int, default=CHART_WIDTH, help="chart columns (default 60)")
     p.add_argument("--project", help="project the job must belong to")
-    _handle(p, _stats)
-
-
-def _handle(parser: argparse.ArgumentParser, handler: Handler) -> None:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            with client_from(args) as client:
-                return handler(client, args)
-        except ApiError as exc:
-            print(f"kjobs: {exc}", file=sys.stderr)
-            return 1
-        except BrokenPipeError:  # `kjobs streaming list | head`: not an error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-
-    parser.set_defaults(handler=run)
+    set_handler(p, _stats)
 
 
 def _data(body: Any) -> Any:
