@@ -19,29 +19,9 @@ from engine.core.errors import InvalidRequest, StepFailure
 from engine.core.jobs import Family, Mode, Step, StepSpec
 from steps import ShellExecutor, executor_for, substitute
 from steps.base import StepContext
+from tests.integration.sinks import Lines
 
 PY = shlex.quote(sys.executable)
-
-
-class Lines:
-    """An output sink that keeps every line and wakes waiters on each write."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._changed = anyio.Event()
-
-    def write(self, text: str) -> None:
-        self.lines.append(text)
-        self._changed.set()
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    async def wait_for(self, needle: str) -> None:
-        while needle not in self.text:
-            event = self._changed = anyio.Event()
-            await event.wait()
 
 
 class Counter:

@@ -26,31 +26,11 @@ from steps import (
 )
 from steps.base import Profile, StepContext, StepExecutor
 from steps.mapreduce import EXPECTED_FINISH
+from tests.integration.sinks import Lines
 
 QUICK = Profile(min_seconds=0.0, max_seconds=0.01, output_lines=2)
 INSTANT = Profile(min_seconds=0.0, max_seconds=0.0, output_lines=2)
 PROGRESS = re.compile(r" map (\d+)% reduce (\d+)%\n$")
-
-
-class Lines:
-    """An output sink that keeps every line and wakes waiters on each write."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._changed = anyio.Event()
-
-    def write(self, text: str) -> None:
-        self.lines.append(text)
-        self._changed.set()
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    async def wait_for(self, needle: str) -> None:
-        while needle not in self.text:
-            event = self._changed = anyio.Event()
-            await event.wait()
 
 
 class Info:
