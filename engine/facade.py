@@ -32,7 +32,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
-from engine.core.jobs import Job, Segment, StepSpec
+from engine.core.jobs import Job, Segment, StepSpec, split_step_id
 from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, State
 from engine.events import Event, EventBus
@@ -356,10 +356,9 @@ class Engine:
 
 def _sequence_of(job: Job, step_id: str) -> int:
     """Accept ``{jobId}-NN`` and the unpadded ``{jobId}-N`` of the seed's example."""
-    prefix = f"{job.id}-"
-    suffix = step_id[len(prefix) :] if step_id.startswith(prefix) else ""
-    if suffix.isdigit() and int(suffix) < len(job.steps):
-        return int(suffix)
+    parsed = split_step_id(step_id)
+    if parsed is not None and parsed[0] == job.id and parsed[1] < len(job.steps):
+        return parsed[1]
     raise StepNotFound(job.id, step_id)
 
 

@@ -12,7 +12,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from engine.core.jobs import Family, Job, Step
+from engine.core.jobs import Job, Step
+from engine.core.states import STATUS_CODES
 from engine.facade import StepOutput
 
 #: Kylin's REST ``type``: every cube job is a "BUILD", merges and refreshes included
@@ -22,7 +23,6 @@ JOB_TYPE = "BUILD"
 def step_view(step: Step) -> dict[str, Any]:
     """A ``JobStep`` in SPEC §3 order."""
     spec = step.spec
-    is_mr = spec.family is Family.MAPREDUCE
     return {
         "interruptCmd": spec.interrupt_cmd,
         "id": step.id,
@@ -32,7 +32,7 @@ def step_view(step: Step) -> dict[str, Any]:
         "interrupt_cmd": spec.interrupt_cmd,
         "exec_start_time": step.start_time,
         "exec_end_time": step.end_time,
-        "exec_wait_time": step.wait_time // 1000 if is_mr else 0,
+        "exec_wait_time": step.exec_wait_s,
         "step_status": step.state.rest_name,
         "cmd_type": spec.cmd_type,
         "info": dict(step.info),
@@ -106,8 +106,7 @@ def output_view(output: StepOutput) -> dict[str, Any]:
 
 def overview_view(counts: Mapping[str, int]) -> dict[str, int]:
     """``/jobs/overview`` in Kylin's key order (NEW is always 0)."""
-    keys = ("NEW", "PENDING", "RUNNING", "FINISHED", "ERROR", "DISCARDED", "STOPPED")
-    return {key: int(counts.get(key, 0)) for key in keys}
+    return {key: int(counts.get(key, 0)) for key in STATUS_CODES}
 
 
 def envelope(data: Any = "") -> dict[str, Any]:

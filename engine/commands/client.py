@@ -10,7 +10,6 @@ message, and exits 1.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from typing import Any
@@ -26,16 +25,8 @@ from engine.commands.http import (
     set_handler,
     steps_table,
 )
-
-STATUS_CODES = {
-    "PENDING": 1,
-    "RUNNING": 2,
-    "FINISHED": 4,
-    "ERROR": 8,
-    "DISCARDED": 16,
-    "STOPPED": 32,
-}
-STEP_ID = re.compile(r"^(?P<job>.+)-(?P<seq>[0-9]+)$")
+from engine.core.jobs import split_step_id
+from engine.core.states import STATUS_CODES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +37,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("jobs", parents=[conn], help="list jobs (newest change first)")
     p.add_argument("--cube", help="cube name contains this (case-insensitive)")
     p.add_argument("--project", help="project name")
-    p.add_argument("--status", action="append", choices=sorted(STATUS_CODES), help="repeatable")
+    p.add_argument(
+        "--status", action="append", choices=sorted(set(STATUS_CODES) - {"NEW"}), help="repeatable"
+    )
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--offset", type=int, default=0)
     set_handler(p, _jobs)
@@ -186,16 +179,16 @@ def _drop(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def _output(client: ApiClient, args: argparse.Namespace) -> int:
-    match = STEP_ID.match(args.step_id)
-    if match is None:
+    parsed = split_step_id(args.step_id)
+    if parsed is None:
         raise ApiError(f"'{args.step_id}' is not a step id ({{jobId}}-NN)")
-    job_id = match["job"]
+    job_id, sequence = parsed
     path = f"/jobs/{job_id}/steps/{args.step_id}/output"
     printed = ""
     while True:
         text = client.get(path)["cmd_output"] or ""
         printed = _print_new(printed, text)
-        if not args.follow or _step_done(client.get(f"/jobs/{job_id}"), int(match["seq"])):
+        if not args.follow or _step_done(client.get(f"/jobs/{job_id}"), sequence):
             if args.follow:  # the last lines landed with the step's final state
                 _print_new(printed, client.get(path)["cmd_output"] or "")
             return 0

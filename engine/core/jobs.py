@@ -83,6 +83,11 @@ class Step:
         """The step's display name."""
         return self.spec.name
 
+    @property
+    def exec_wait_s(self) -> int:
+        """SPEC §3 ``exec_wait_time``: an MR step's queue wait in seconds, 0 for others."""
+        return self.wait_time // 1000 if self.spec.family is Family.MAPREDUCE else 0
+
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied."""
         return _evolve(self, changes)
@@ -116,6 +121,14 @@ def _evolve(record: _R, changes: dict[str, Any]) -> _R:
 def step_id(job_id: str, sequence: int) -> str:
     """``{job_id}-{NN}``: two digits, zero padded."""
     return f"{job_id}-{sequence:02d}"
+
+
+def split_step_id(text: str) -> tuple[str, int] | None:
+    """``{jobId}-NN``, or the seed's unpadded ``{jobId}-N``, as (job id, sequence); else None."""
+    job_id, dash, sequence = text.rpartition("-")
+    if not dash or not job_id or not sequence.isdigit():
+        return None
+    return job_id, int(sequence)
 
 
 @dataclass(frozen=True, slots=True)
