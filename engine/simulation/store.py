@@ -65,23 +65,31 @@ class StoreGuard:
                     await self.clock.settle()
 
 
-class GuardedJobStore:
+class _Guarded:
+    """What both guarded stores share: the inner store, the guard, and opening and closing."""
+
+    def __init__(self, inner: JobStore | StreamingStore, guard: StoreGuard) -> None:
+        self._inner_store = inner
+        self.guard = guard
+
+    async def open(self) -> None:
+        """Open the inner store."""
+        await self.guard.call(self._inner_store.open)
+
+    async def close(self) -> None:
+        """Close the inner store."""
+        await self.guard.call(self._inner_store.close)
+
+
+class GuardedJobStore(_Guarded):
     """A ``JobStore`` whose calls go through a ``StoreGuard`` and whose writes are observed."""
 
     def __init__(
         self, inner: JobStore, guard: StoreGuard, observer: JobObserver | None = None
     ) -> None:
+        super().__init__(inner, guard)
         self.inner = inner
-        self.guard = guard
         self.observer = observer
-
-    async def open(self) -> None:
-        """Open the inner store."""
-        await self.guard.call(self.inner.open)
-
-    async def close(self) -> None:
-        """Close the inner store."""
-        await self.guard.call(self.inner.close)
 
     async def save_job(self, write: JobWrite) -> Job:
         """Store the write; the observer sees the stored job."""
@@ -129,7 +137,7 @@ class GuardedJobStore:
         return await self.guard.call(self.inner.segments, cube)
 
 
-class GuardedStreamingStore:
+class GuardedStreamingStore(_Guarded):
     """A ``StreamingStore`` whose calls go through a ``StoreGuard``, writes observed."""
 
     def __init__(
@@ -138,17 +146,9 @@ class GuardedStreamingStore:
         guard: StoreGuard,
         observer: StreamingObserver | None = None,
     ) -> None:
+        super().__init__(inner, guard)
         self.inner = inner
-        self.guard = guard
         self.observer = observer
-
-    async def open(self) -> None:
-        """Open the inner store."""
-        await self.guard.call(self.inner.open)
-
-    async def close(self) -> None:
-        """Close the inner store."""
-        await self.guard.call(self.inner.close)
 
     async def save(self, write: StreamingWrite) -> StreamingJob:
         """Store the write; the observer sees it with the stored job."""
