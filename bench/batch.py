@@ -23,8 +23,8 @@ from bench.common import (
 from engine.clock import monotonic
 from engine.core.states import State
 from engine.facade import Engine
-from engine.store.base import JobStore
-from engine.store.sqlite import SqliteJobStore
+from engine.store.ports import JobStore
+from engine.store.sqlite.jobs import SqliteJobStore
 from steps.base import Profile
 
 

@@ -25,8 +25,9 @@ from engine.clock import SystemClock, monotonic
 from engine.core import operations as ops
 from engine.core.jobs import Job, Segment, Step
 from engine.core.states import State
-from engine.store.codec import decode_job, encode_job, fold
-from engine.store.sqlite import INSERT_JOB, SqliteJobStore
+from engine.store.rules import fold
+from engine.store.sqlite.codec import decode_job, encode_job
+from engine.store.sqlite.jobs import INSERT_JOB, SqliteJobStore
 
 DAY_MS: Final = 86_400_000
 PROJECTS: Final = 10

@@ -26,7 +26,7 @@ import anyio
 
 from bench.batch import durable_throughput
 from bench.common import REPO_ROOT
-from engine.store.sqlite import SqliteJobStore
+from engine.store.sqlite.jobs import SqliteJobStore
 from steps.base import Profile
 
 Progress = Callable[[str], None]

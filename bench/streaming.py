@@ -21,15 +21,15 @@ import anyio
 from bench.common import percentile
 from bench.server import fetch, get_request, kjobs_serve, sequential
 from engine.clock import SystemClock, monotonic
+from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.states import StreamingJobType, StreamingStatus
 from engine.core.streaming import StreamingJob
-from engine.settings import StreamingSettings
-from engine.store.streaming_base import StreamingWrite
-from engine.store.streaming_sqlite import SqliteStreamingStore
-from engine.streaming import StreamingService
-from engine.streaming_query import StreamingJobQuery
-from engine.streaming_sim import StreamingModelSpec
+from engine.store.ports import StreamingWrite
+from engine.store.sqlite.streaming import SqliteStreamingStore
+from engine.streaming.query import StreamingJobQuery
+from engine.streaming.service import StreamingService
+from engine.streaming.source import StreamingModelSpec
 
 PROJECTS: Final = 10
 RESTING: Final = (StreamingStatus.STOPPED, StreamingStatus.ERROR, StreamingStatus.LAUNCHING_ERROR)

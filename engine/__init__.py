@@ -30,7 +30,7 @@ from engine.core.states import State, StreamingAction, StreamingStatus
 if TYPE_CHECKING:
     from engine.events import Event
     from engine.facade import Engine, StepOutput
-    from engine.store.base import JobFilter
+    from engine.store.ports import JobFilter
 
 # The runtime half of the API loads on first use, so that importing the pure core (or an
 # executor) never drags in the scheduler, the store and the config loader.
@@ -38,7 +38,7 @@ _LAZY = {
     "Engine": "engine.facade",
     "StepOutput": "engine.facade",
     "Event": "engine.events",
-    "JobFilter": "engine.store.base",
+    "JobFilter": "engine.store.ports",
 }
 
 

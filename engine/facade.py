@@ -28,6 +28,9 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from engine.batch.output import NO_OUTPUT
+from engine.batch.scheduler import Scheduler
+from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
 from engine.core import operations as ops
@@ -36,16 +39,9 @@ from engine.core.jobs import Job, Segment, StepSpec, split_step_id
 from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, State
 from engine.events import Event, EventBus
-from engine.output import NO_OUTPUT
-from engine.scheduler import Scheduler
-from engine.store import open_store
-from engine.store.base import JobFilter, JobStore
-from engine.store.sqlite import SqliteJobStore
-from engine.store.streaming_base import StreamingStore
-from engine.store.streaming_memory import MemoryStreamingStore
-from engine.store.streaming_sqlite import SqliteStreamingStore
-from engine.streaming import StreamingChange, StreamingService
-from engine.writer import Decide, JobWriter
+from engine.store import open_store, streaming_store_beside
+from engine.store.ports import JobFilter, JobStore, StreamingStore
+from engine.streaming.service import StreamingChange, StreamingService
 
 log = structlog.get_logger("kjobs")
 
@@ -98,7 +94,7 @@ class Engine:
         #: Kylin 5 streaming jobs of the catalog's streaming models (None when turned off)
         self.streaming: StreamingService | None = None
         if with_streaming:
-            self._streaming_store = streaming_store or _streaming_store_for(self.store)
+            self._streaming_store = streaming_store or streaming_store_beside(self.store)
             self.streaming = StreamingService(
                 self._streaming_store,
                 self.clock,
@@ -368,13 +364,6 @@ def _resolve_store(store: JobStore | str | None, configured: str, max_bytes: int
     if isinstance(store, str):
         return open_store(store, max_output_bytes=max_bytes)
     return store
-
-
-def _streaming_store_for(store: JobStore) -> StreamingStore:
-    """Streaming jobs live beside the batch jobs: the same SQLite file, or memory."""
-    if isinstance(store, SqliteJobStore):
-        return SqliteStreamingStore(store.db)
-    return MemoryStreamingStore()
 
 
 def default_store_path() -> str:

@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from engine.clock.virtual import DEFAULT_START_MS, VirtualClock
 from engine.config import Config, load_config
 from engine.core.errors import InvalidRequest, NotAllowed
 from engine.core.jobs import Job, Mode, StepSpec
 from engine.core.states import State
 from engine.facade import Engine
-from engine.simclock import DEFAULT_START_MS, VirtualClock
 from engine.simulation.plan import real_steps
 from engine.simulation.runner import id_generator
 from engine.simulation.scenario import Action, Arrivals, FailureRule, Operator, Scenario

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.errors import UNAUTHORIZED, error_body
-from engine.settings import User
+from engine.config.settings import User
 
 log = structlog.get_logger("kjobs")
 

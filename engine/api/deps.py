@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 
 from engine.api.auth import current_user
 from engine.api.views import JobRenderer
+from engine.config.settings import User
 from engine.facade import Engine
-from engine.settings import User
 
 
 async def engine_of(request: Request) -> Engine:

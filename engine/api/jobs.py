@@ -22,7 +22,7 @@ from engine.core.errors import InvalidRequest, JobNotFound
 from engine.core.jobs import Job
 from engine.core.states import STATE_BY_CODE, State
 from engine.facade import Engine
-from engine.store.base import JobFilter
+from engine.store.ports import JobFilter
 
 router = APIRouter(responses=error_responses(400, 401))
 

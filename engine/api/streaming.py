@@ -28,8 +28,7 @@ from engine.api.views import envelope
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.facade import Engine
-from engine.streaming import MAX_STATS_MINUTES, StreamingService, parse_action
-from engine.streaming_query import (
+from engine.streaming.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     SORT_KEYS,
@@ -37,6 +36,7 @@ from engine.streaming_query import (
     record_view,
     stats_view,
 )
+from engine.streaming.service import MAX_STATS_MINUTES, StreamingService, parse_action
 
 router = APIRouter(responses=error_responses(400, 401))
 

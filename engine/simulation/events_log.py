@@ -40,12 +40,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from engine.clock.virtual import format_iso
 from engine.core.jobs import Family, Job, Step
 from engine.core.states import State
 from engine.core.streaming import StreamingJob
-from engine.simclock import format_iso
-from engine.store.streaming_base import StreamingWrite
-from engine.streaming import StreamingChange
+from engine.store.ports import StreamingWrite
+from engine.streaming.service import StreamingChange
 
 Record = dict[str, Any]
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: dumps() makes one per call

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Final
 
 from engine.catalog import Catalog, Cube, step_profile
+from engine.catalog.templates import Template, TemplateStep, plain_substitute
 from engine.config import Config, load_config
-from engine.core import commands
+from engine.core import cubing
 from engine.core.errors import CatalogNotFound, ConfigError
 from engine.core.jobs import Mode
 from engine.simulation.scenario import Arrivals, Scenario, StreamingRun
-from engine.streaming_sim import StreamingModelSpec, spec_from_catalog
-from engine.templates import Template, TemplateStep, plain_substitute
+from engine.streaming.source import StreamingModelSpec, spec_from_catalog
 
 #: settings every simulated run uses, whatever the config says
 RUN_SETTINGS: Final[dict[str, object]] = {
@@ -130,10 +130,10 @@ def real_steps(template: Template) -> list[str]:
 
 def expanded_names(cube: Cube, step: TemplateStep) -> list[str]:
     """The names a template step gets in the cube's jobs (one per level when repeated)."""
-    if step.repeat != commands.REPEAT_CUBOID_LEVELS:
+    if step.repeat != cubing.REPEAT_CUBOID_LEVELS:
         return [step.name]
     return [
-        plain_substitute(step.name, commands.level_parameters(level))
+        plain_substitute(step.name, cubing.level_parameters(level))
         for level in range(1, cube.cuboid_levels + 1)
     ]
 
@@ -224,7 +224,7 @@ def _copies(run: StreamingRun, base: StreamingModelSpec) -> list[StreamingModelS
     clones = []
     for i in range(1, run.copies + 1):
         alias = f"{base.alias}_{i:03d}"
-        model_id = commands.stable_uuid("streaming_model", alias)
+        model_id = cubing.stable_uuid("streaming_model", alias)
         clones.append(dataclasses.replace(spec, alias=alias, model_id=model_id))
     return clones
 

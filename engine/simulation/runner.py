@@ -25,25 +25,21 @@ import anyio
 from anyio.abc import TaskGroup
 
 from engine.clock import monotonic
+from engine.clock.virtual import VirtualClock
 from engine.core.errors import ConfigError, KjobsError
 from engine.core.jobs import Job
 from engine.core.states import OPERATION_ALLOWED_FROM, Operation, State
 from engine.facade import Engine
-from engine.simclock import VirtualClock
 from engine.simulation.events_log import EventLog, JsonlSink, Recorder, Sink, header
 from engine.simulation.plan import Plan, arrival_times, streaming_targets
 from engine.simulation.scenario import Action, Arrivals
 from engine.simulation.store import GuardedJobStore, GuardedStreamingStore, StoreGuard
 from engine.simulation.summary import SummaryBuilder
 from engine.simulation.timeline import TimelineBuilder
-from engine.store.base import JobFilter, JobStore
-from engine.store.memory import MemoryJobStore
-from engine.store.sqlite import SqliteJobStore
-from engine.store.sqlite_db import SqliteDatabase
-from engine.store.streaming_base import StreamingStore
-from engine.store.streaming_memory import MemoryStreamingStore
-from engine.store.streaming_sqlite import SqliteStreamingStore
-from engine.streaming import StreamingService
+from engine.store import MEMORY, open_stores
+from engine.store.ports import JobFilter, JobStore, StreamingStore
+from engine.store.sqlite.db import SqliteDatabase
+from engine.streaming.service import StreamingService
 
 Progress = Callable[[int, int], None]  #: (virtual ms done, virtual ms in all)
 
@@ -181,18 +177,8 @@ class Runner:
         return self._finish(monotonic() - began)
 
     def _stores(self) -> tuple[JobStore, StreamingStore, SqliteDatabase | None]:
-        max_bytes = self.plan.config.engine.max_output_bytes
-        db: SqliteDatabase | None = None
-        job_inner: JobStore
-        stream_inner: StreamingStore
-        if self.store_path is None:
-            job_inner = MemoryJobStore(max_output_bytes=max_bytes)
-            stream_inner = MemoryStreamingStore()
-        else:
-            self.store_path.parent.mkdir(parents=True, exist_ok=True)
-            db = SqliteDatabase(self.store_path)
-            job_inner = SqliteJobStore(db, max_output_bytes=max_bytes)
-            stream_inner = SqliteStreamingStore(db)
+        spec = MEMORY if self.store_path is None else str(self.store_path)
+        job_inner, stream_inner, db = open_stores(spec, self.plan.config.engine.max_output_bytes)
         guard = StoreGuard(self.clock, threaded=db is not None)
         return (
             GuardedJobStore(job_inner, guard, self.recorder),

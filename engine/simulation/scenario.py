@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from engine.clock.virtual import DEFAULT_START_MS, parse_iso
+from engine.config.toml import Reader, non_empty, non_negative, one_of, positive, read_toml
 from engine.core.segments import BUILD_TYPES
 from engine.core.states import StreamingAction
-from engine.simclock import DEFAULT_START_MS, parse_iso
-from engine.tomlreader import Reader, non_empty, non_negative, one_of, positive, read_toml
 
 #: operator actions on batch jobs (Kylin's operations that a running job can be given)
 BATCH_ACTIONS: Final = ("PAUSE", "RESUME", "DISCARD", "RESTART")

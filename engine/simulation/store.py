@@ -18,12 +18,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
+from engine.clock.virtual import VirtualClock
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
-from engine.simclock import VirtualClock
-from engine.store.base import JobFilter, JobStore, JobWrite
-from engine.store.streaming_base import StreamingStore, StreamingWrite
+from engine.store.ports import JobFilter, JobStore, JobWrite, StreamingStore, StreamingWrite
 
 T = TypeVar("T")
 

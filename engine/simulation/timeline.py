@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from engine.simclock import format_iso
+from engine.clock.virtual import format_iso
 from engine.simulation.events_log import Record, elapsed
 
 WIDTH = 1400

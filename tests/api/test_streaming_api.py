@@ -25,7 +25,7 @@ from engine.api.app import create_app
 from engine.clock import SystemClock
 from engine.config import SHIPPED_CONFIG_DIR, load_config
 from engine.facade import Engine
-from engine.streaming import StreamingService
+from engine.streaming.service import StreamingService
 
 # the keys of a listed job, in the order of the seed's response example
 SEED_KEYS = [

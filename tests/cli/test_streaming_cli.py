@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.commands.streaming import ASCII_SPARKS, buckets, sparkline, stats_chart
+from engine.cli.streaming import ASCII_SPARKS, buckets, sparkline, stats_chart
 
 DEADLINE_S = 30.0
 PROJECT = "learn_kylin"

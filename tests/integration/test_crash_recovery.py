@@ -13,7 +13,7 @@ import pytest
 
 from engine.core.states import State
 from engine.facade import Engine
-from engine.store.sqlite import SqliteJobStore
+from engine.store.sqlite.jobs import SqliteJobStore
 from tests.integration.conftest import fast_config
 
 ROOT = Path(__file__).resolve().parents[2]

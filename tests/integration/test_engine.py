@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from engine.batch.output import NO_OUTPUT
 from engine.core.errors import (
     CatalogNotFound,
     InvalidRequest,
@@ -20,8 +21,7 @@ from engine.core.errors import (
 from engine.core.jobs import Family, Mode, StepSpec
 from engine.core.states import State
 from engine.facade import Engine
-from engine.output import NO_OUTPUT
-from engine.store.base import JobFilter
+from engine.store.ports import JobFilter
 from tests.integration.conftest import EngineFactory
 
 ENDED = {State.SUCCEED, State.ERROR, State.DISCARDED, State.STOPPED}

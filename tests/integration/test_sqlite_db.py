@@ -15,10 +15,10 @@ from engine.core.errors import ConcurrentModification, ConfigError
 from engine.core.jobs import Family, Job, StepSpec
 from engine.core.operations import submit
 from engine.core.segments import plan_segment
-from engine.store.base import JobWrite
-from engine.store.migrations import Migration, load_migrations, split_statements
-from engine.store.sqlite import SqliteJobStore
-from engine.store.sqlite_db import SqliteDatabase
+from engine.store.ports import JobWrite
+from engine.store.sqlite.db import SqliteDatabase
+from engine.store.sqlite.jobs import SqliteJobStore
+from engine.store.sqlite.migrations import Migration, load_migrations, split_statements
 
 SPECS = (StepSpec("Build Base Cuboid", "JAVA_CMD_HADOOP_BASECUBOID", Family.MAPREDUCE),)
 

@@ -1,4 +1,4 @@
-"""The ``JobStore`` contract (``engine/store/base.py``), run against every adapter.
+"""The ``JobStore`` contract (``engine/store/ports.py``), run against every adapter.
 
 The same tests run on ``MemoryJobStore`` and on ``SqliteJobStore`` over a real file.
 """
@@ -20,8 +20,8 @@ from engine.core.operations import submit
 from engine.core.segments import plan_segment
 from engine.core.states import State
 from engine.store import MemoryJobStore, SqliteJobStore, open_store
-from engine.store.base import JobFilter, JobStore, JobWrite, OutputWrite, SegmentChange
-from engine.store.codec import decode_job, encode_job, job_to_dict
+from engine.store.ports import JobFilter, JobStore, JobWrite, OutputWrite, SegmentChange
+from engine.store.sqlite.codec import decode_job, encode_job, job_to_dict
 
 LIMIT = 64 * 1024  #: max_output_bytes of the stores under test
 

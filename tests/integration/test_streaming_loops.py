@@ -18,6 +18,7 @@ import anyio
 import pytest
 
 from engine.clock import SystemClock
+from engine.config.settings import StreamingSettings
 from engine.core.errors import (
     InvalidStreamingParameter,
     JobNotFound,
@@ -26,11 +27,10 @@ from engine.core.errors import (
 )
 from engine.core.states import StreamingStatus
 from engine.core.streaming import RecordAction, StreamingSegment
-from engine.settings import StreamingSettings
-from engine.store.streaming_base import StreamingStore
-from engine.store.streaming_memory import MemoryStreamingStore
-from engine.store.streaming_sqlite import SqliteStreamingStore
-from engine.streaming import StreamingChange, StreamingModelSpec, StreamingService
+from engine.store.memory import MemoryStreamingStore
+from engine.store.ports import StreamingStore
+from engine.store.sqlite.streaming import SqliteStreamingStore
+from engine.streaming.service import StreamingChange, StreamingModelSpec, StreamingService
 
 SCALE = 1000.0
 LIMIT_S = 10  #: bound of every wait (the work itself takes milliseconds)

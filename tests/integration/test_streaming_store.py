@@ -1,4 +1,4 @@
-"""The ``StreamingStore`` contract (``engine/store/streaming_base.py``), run on every adapter.
+"""The ``StreamingStore`` contract (``engine/store/ports.py``), run on every adapter.
 
 The same tests run on ``MemoryStreamingStore`` and on ``SqliteStreamingStore`` over a real
 file (alone, or sharing one ``SqliteDatabase`` with the batch store).
@@ -15,11 +15,11 @@ from engine.core import streaming as core
 from engine.core.errors import ConcurrentModification, JobNotFound
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingSegment
-from engine.store.sqlite import SqliteJobStore
-from engine.store.sqlite_db import SqliteDatabase
-from engine.store.streaming_base import StreamingStore, StreamingWrite
-from engine.store.streaming_memory import MemoryStreamingStore
-from engine.store.streaming_sqlite import SqliteStreamingStore
+from engine.store.memory import MemoryStreamingStore
+from engine.store.ports import StreamingStore, StreamingWrite
+from engine.store.sqlite.db import SqliteDatabase
+from engine.store.sqlite.jobs import SqliteJobStore
+from engine.store.sqlite.streaming import SqliteStreamingStore
 
 
 @pytest.fixture(params=["memory", "sqlite"])

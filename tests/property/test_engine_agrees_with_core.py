@@ -15,13 +15,13 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.batch.writer import Decide
 from engine.config import load_config
 from engine.core import operations as ops
 from engine.core.errors import IllegalTransition, OperationNotAllowed
 from engine.core.jobs import Family, Job, Mode, StepSpec
 from engine.core.states import State
 from engine.facade import Engine
-from engine.writer import Decide
 
 STEPS = 3
 GATE = (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.commands.simulate import ProgressBar
+from engine.cli.simulate import ProgressBar
 from tests.simulation.conftest import ScenarioFile
 
 SMALL = """

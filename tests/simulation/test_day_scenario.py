@@ -147,7 +147,7 @@ def test_outputs_are_written(day: SimulationResult) -> None:
 
 
 def test_shipped_default_runs_too(tmp_path: Path) -> None:
-    from engine.commands.simulate import DEFAULT_SCENARIO
+    from engine.cli.simulate import DEFAULT_SCENARIO
 
     result = simulate(prepare(load_scenario(DEFAULT_SCENARIO), hours=2), out_dir=tmp_path)
     assert result.summary["jobs"]["submitted"] > 5

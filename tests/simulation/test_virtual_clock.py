@@ -7,7 +7,7 @@ import threading
 import anyio
 import pytest
 
-from engine.simclock import VirtualClock, format_iso, parse_iso
+from engine.clock.virtual import VirtualClock, format_iso, parse_iso
 
 START = 1_000_000
 

@@ -7,8 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.store.base import bound_output
-from engine.store.codec import prepare_output
+from engine.store.rules import bound_output, prepare_output
 
 NOTE = re.compile(
     r"^\[kjobs: (\d+) bytes of earlier output were cut to keep the last (\d+)\]\n", re.ASCII

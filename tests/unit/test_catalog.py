@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from engine.catalog import Catalog, Cube
-from engine.catalog_loader import cuboid_levels
+from engine.catalog.load import cuboid_levels
+from engine.catalog.templates import command_problem
 from engine.config import SHIPPED_CONFIG_DIR, load_config
-from engine.core.commands import (
+from engine.core.cubing import (
     CMD_TYPES,
     FAMILY_BY_CMD_TYPE,
     JAVA_CMD_HADOOP_MERGECUBOID,
@@ -22,8 +23,8 @@ from engine.core.commands import (
 )
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.jobs import FULL_BUILD_END, Family, Mode, Segment, StepSpec, segment_name
-from engine.settings import StreamingSettings
-from engine.templates import command_problem
+from engine.core.states import StreamingJobType
+from engine.core.streaming_params import StreamingSettings, default_params
 
 DAY = 86_400_000
 START = 1_325_376_000_000  # 2012-01-01 00:00:00 UTC
@@ -427,11 +428,19 @@ def test_streaming_models_of_the_sample(catalog: Catalog) -> None:
     assert sales.merge_job_id == f"{sales.model_id}_merge"
     assert catalog.streaming_model("broken_stream_model").broken
     assert catalog.streaming_model("flaky_stream_model").fail_first_launches == 1
-    build = sales.job_params("STREAMING_BUILD", StreamingSettings())
+    build = {
+        **default_params(StreamingJobType.STREAMING_BUILD, StreamingSettings()),
+        **sales.params,
+    }
     assert build["kylin.streaming.duration"] == "30"
     assert build["kylin.streaming.kafka-conf.maxOffsetsPerTrigger"] == "0"
     assert build["spark.master"] == "yarn"
-    merge = sales.job_params("STREAMING_MERGE", StreamingSettings(segment_merge_threshold=5))
+    merge = {
+        **default_params(
+            StreamingJobType.STREAMING_MERGE, StreamingSettings(segment_merge_threshold=5)
+        ),
+        **sales.params,
+    }
     assert merge["kylin.streaming.segment-merge-threshold"] == "5"
     assert merge["kylin.streaming.segment-max-size"] == "32m"
     assert merge["kylin.streaming.job-retry-enabled"] == "false"

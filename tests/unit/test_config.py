@@ -12,8 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.config import BY_KEY, SETTINGS, SHIPPED_CONFIG_DIR, LogSettings, load_config
+from engine.config.settings import EngineSettings, StreamingSettings, User
 from engine.core.errors import ConfigError
-from engine.settings import EngineSettings, StreamingSettings, User
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
+from engine.config.settings import StreamingSettings
 from engine.core.errors import InvalidRequest
 from engine.core.states import StreamingJobType
 from engine.core.streaming import StreamingSegment
-from engine.core.streaming_plan import (
+from engine.core.streaming_params import (
     batch_stats,
     default_params,
     effective_params,
@@ -18,7 +19,6 @@ from engine.core.streaming_plan import (
     plan_merge,
     retry_delay,
 )
-from engine.settings import StreamingSettings
 
 MB = 1 << 20
 

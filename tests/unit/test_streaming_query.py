@@ -8,7 +8,7 @@ from engine.core import streaming as core
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter
 from engine.core.states import StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, RecordAction, StreamingJob, StreamingRecord
-from engine.streaming_query import (
+from engine.streaming.query import (
     ModelView,
     StreamingJobQuery,
     format_time,

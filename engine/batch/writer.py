@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from engine.batch.output import LiveOutput
 from engine.clock import Clock
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification
@@ -20,8 +21,7 @@ from engine.core.jobs import Job, Step
 from engine.core.segments import land_segment
 from engine.core.states import State
 from engine.events import EventBus
-from engine.output import LiveOutput
-from engine.store.base import JobStore, JobWrite, OutputWrite, SegmentChange
+from engine.store.ports import JobStore, JobWrite, OutputWrite, SegmentChange
 
 Decide = Callable[[Job], ops.Decision]
 MAX_RACES = 50  #: a decision re-taken this often in a row means something is badly wrong

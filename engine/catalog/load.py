@@ -32,10 +32,10 @@ from engine.catalog import (
     StreamingModel,
     Table,
 )
-from engine.core.commands import stable_uuid
+from engine.catalog.templates import Template, load_profiles, load_templates
+from engine.config.toml import Reader, non_empty, non_negative, one_of, read_toml
+from engine.core.cubing import stable_uuid
 from engine.core.segments import BUILD_TYPES
-from engine.templates import Template, load_profiles, load_templates
-from engine.tomlreader import Reader, non_empty, non_negative, one_of, read_toml
 from steps.base import Profile
 
 MAX_ROWKEY_COLUMNS = 63

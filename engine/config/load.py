@@ -1,5 +1,5 @@
 """Configuration (SPEC §7): ``engine.toml`` settings, ``KJOBS_*`` environment overrides, explicit
-overrides (CLI flags), and the catalog (``engine.catalog_loader``), all validated at start-up.
+overrides (CLI flags), and the catalog (``engine.catalog.load``), all validated at start-up.
 
 Precedence, lowest first: the dataclass defaults (Kylin's), ``engine.toml``, the environment,
 ``overrides``. Every bad value is ONE ``ConfigError`` naming the file (or "environment" /
@@ -15,16 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import structlog
 
-from engine.catalog import Catalog
-from engine.catalog_loader import load_catalog
-from engine.core.errors import ConfigError
-from engine.settings import EngineSettings, StreamingSettings, User
-from engine.templates import Template
-from engine.tomlreader import (
+from engine.config.settings import EngineSettings, StreamingSettings, User
+from engine.config.toml import (
     Check,
     Reader,
     non_empty,
@@ -34,12 +30,17 @@ from engine.tomlreader import (
     read_toml,
     type_name,
 )
+from engine.core.errors import ConfigError
 from steps.base import Profile
+
+if TYPE_CHECKING:  # the catalog reads its files with engine.config.toml: import it late
+    from engine.catalog import Catalog
+    from engine.catalog.templates import Template
 
 log = structlog.get_logger("kjobs")
 
 #: the ``config/`` folder shipped with kjobs (the project is installed editable)
-SHIPPED_CONFIG_DIR: Final = Path(__file__).resolve().parent.parent / "config"
+SHIPPED_CONFIG_DIR: Final = Path(__file__).resolve().parents[2] / "config"
 ENV_PREFIX: Final = "KJOBS_"
 #: KJOBS_* variables that belong to the CLI client or to running steps, not to settings
 NOT_SETTINGS: Final = frozenset({"KJOBS_URL", "KJOBS_USER", "KJOBS_PASSWORD", "KJOBS_STEP_PGID"})
@@ -192,6 +193,8 @@ def load_config(
         if value is not None:
             put(key, _override(key, value), "overrides")
     settings, log_settings = _build(values, sources, folder)
+    from engine.catalog.load import load_catalog
+
     return Config(settings, load_catalog(folder), log_settings, folder)
 
 

@@ -14,7 +14,6 @@ from typing import Final
 from engine.core.errors import InvalidRequest
 from engine.core.states import StreamingJobType
 from engine.core.streaming import BatchStats, StreamingSegment
-from engine.settings import StreamingSettings
 
 DURATION: Final = "kylin.streaming.duration"
 MAX_OFFSETS_PER_TRIGGER: Final = "kylin.streaming.kafka-conf.maxOffsetsPerTrigger"
@@ -22,6 +21,21 @@ MERGE_THRESHOLD: Final = "kylin.streaming.segment-merge-threshold"
 MAX_SIZE: Final = "kylin.streaming.segment-max-size"
 RETRY_ENABLED: Final = "kylin.streaming.job-retry-enabled"
 MERGE_INTERVAL: Final = "kylin.streaming.segment-merge-interval"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingSettings:
+    """``kylin.streaming.*`` defaults; a job's own params override them."""
+
+    duration_s: int = 30  #: kylin.streaming.duration: build micro-batch interval
+    merge_interval_s: int = 60  #: kjobs.streaming.merge-interval: merge pass interval
+    segment_merge_threshold: int = 3  #: kylin.streaming.segment-merge-threshold
+    segment_max_size: str = "32m"  #: kylin.streaming.segment-max-size
+    max_offsets_per_trigger: int = 0  #: kylin.streaming.kafka-conf.maxOffsetsPerTrigger
+    job_retry_enabled: bool = False  #: kylin.streaming.job-retry-enabled
+    job_retry_interval_s: int = 300  #: kylin.streaming.job-retry-interval (5 min)
+    job_retry_max_interval_s: int = 1800  #: kylin.streaming.job-retry-max-interval (30 min)
+
 
 #: the Spark settings Kylin puts in every new job's params (shown, not used by the simulation)
 SPARK_DEFAULTS: Final[Mapping[str, str]] = {

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from engine.commands.http import (
+from engine.cli.http import (
     ENDED,
     ApiClient,
     ApiError,

@@ -1,7 +1,7 @@
 """The clock port. Nothing outside this module reads the time or sleeps on its own.
 
-``SystemClock`` is real time. A deterministic ``VirtualClock`` for simulations lives here too
-(see ``engine.simclock`` once it lands); both answer the same two questions.
+``SystemClock`` is real time; the deterministic ``VirtualClock`` of simulations is in
+``engine.clock.virtual``. Both answer the same two questions.
 """
 
 from __future__ import annotations

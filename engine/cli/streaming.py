@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
-from engine.commands.http import ApiClient, ApiError, add_connection_args, set_handler, table, when
+from engine.cli.http import ApiClient, ApiError, add_connection_args, set_handler, table, when
 
 STATUSES: Final = ("STARTING", "RUNNING", "STOPPING", "ERROR", "STOPPED")
 JOB_TYPES: Final = {

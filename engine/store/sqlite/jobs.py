@@ -1,4 +1,4 @@
-"""A ``JobStore`` on SQLite (see ``sqlite_db.py`` for connections, group commit and durability).
+"""A ``JobStore`` on SQLite (see ``db.py`` for connections, group commit and durability).
 
 A job is one row of ``jobs``: the whole record as JSON (``codec.py``) plus the columns that
 filters, ordering and the compare-and-set need. A step transition is one ``save_job`` = one
@@ -16,17 +16,10 @@ from typing import Any, Final
 from engine.core.errors import ConcurrentModification, JobNotFound
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
-from engine.store.base import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite
-from engine.store.codec import (
-    check_write,
-    decode_job,
-    decode_uuids,
-    encode_job,
-    encode_uuids,
-    fold,
-    prepare_output,
-)
-from engine.store.sqlite_db import SqliteDatabase, SqliteStoreBase
+from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite
+from engine.store.rules import check_write, fold, prepare_output
+from engine.store.sqlite.codec import decode_job, decode_uuids, encode_job, encode_uuids
+from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
 
 # -- statements -------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The bodies of the build and merge loops (SPEC §5), run by ``engine.streaming``'s runs.
+"""The bodies of the build and merge loops (SPEC §5), run by ``engine.streaming.service``'s runs.
 
 A loop returns when a graceful stop was asked (at once while it waits, else after the current
 micro-batch or merge pass); it is cancelled by FORCE_STOP (a batch in progress is lost: its
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.clock import Clock
+from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.streaming import (
     BatchStats,
@@ -21,16 +22,15 @@ from engine.core.streaming import (
     StreamingJob,
     StreamingSegment,
 )
-from engine.core.streaming_plan import (
+from engine.core.streaming_params import (
     StreamingParams,
     batch_stats,
     effective_params,
     merge_segments,
     plan_merge,
 )
-from engine.settings import StreamingSettings
-from engine.store.streaming_base import StreamingStore
-from engine.streaming_sim import SimulatedSource, SourceBatch, StreamingModelSpec
+from engine.store.ports import StreamingStore
+from engine.streaming.source import SimulatedSource, SourceBatch, StreamingModelSpec
 
 Decide = Callable[[StreamingJob, int], StreamingDecision]
 
@@ -40,7 +40,7 @@ class SimulatedFailure(RuntimeError):
 
 
 class LoopHandle(Protocol):
-    """What a loop may do to its own job (``engine.streaming`` provides it)."""
+    """What a loop may do to its own job (``engine.streaming.service`` provides it)."""
 
     @property
     def stop_requested(self) -> bool:

@@ -1,6 +1,6 @@
 """Numbered schema migrations: the only way the SQLite schema is made or changed.
 
-The schema is made only by the numbered files in ``engine/store/schema/``, named
+The schema is made only by the numbered files in ``engine/store/sqlite/schema/``, named
 ``NNNN_name.sql`` (``0001_batch.sql``; streaming tables come as ``0002_streaming.sql``, ...).
 ``open()`` applies the ones not yet recorded in the ``schema_migrations`` table, in order, each in
 its own transaction, and records them (``PRAGMA user_version`` follows the latest). To change the
@@ -43,8 +43,8 @@ class Migration:
 
 
 def load_migrations() -> tuple[Migration, ...]:
-    """The migrations shipped in ``engine/store/schema/``, by version."""
-    folder = resources.files("engine.store").joinpath("schema")
+    """The migrations shipped in ``engine/store/sqlite/schema/``, by version."""
+    folder = resources.files("engine.store.sqlite").joinpath("schema")
     found: dict[int, Migration] = {}
     for entry in folder.iterdir():
         match = _MIGRATION_FILE.match(entry.name)

@@ -1,6 +1,6 @@
 """The HTTP side of the client commands: connection options, a small API client, rendering.
 
-Shared by ``engine.commands.client`` and any other command family that talks to a running
+Shared by ``engine.cli.client`` and any other command family that talks to a running
 ``kjobs serve`` (``add_connection_args`` + ``client_from``).
 """
 

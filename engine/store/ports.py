@@ -1,4 +1,7 @@
-"""The store port: where all batch job state lives. Adapters: ``memory.py``, ``sqlite.py``.
+"""The store ports: ``JobStore`` (batch jobs) and ``StreamingStore``. Adapters: ``memory.py``,
+``sqlite/``.
+
+Batch jobs (``JobStore``).
 
 Rules every adapter keeps (the contract tests in ``tests/integration/test_store_contract.py``
 run against each one):
@@ -15,6 +18,20 @@ run against each one):
 
 A PostgreSQL adapter with row leases fits the same port: ``save_job`` becomes
 ``UPDATE ... WHERE version = $n`` and ``claim_ready`` (later) ``SELECT ... FOR UPDATE SKIP LOCKED``.
+
+Streaming jobs (``StreamingStore``).
+Rules every adapter keeps (the
+contract tests run against each one):
+
+- ``save`` is a compare-and-set on ``StreamingJob.mvcc``: the stored job's mvcc must equal
+  ``expected_mvcc`` (None = the job must not exist yet), and the new job's mvcc must be
+  greater. A lost race raises ``ConcurrentModification`` and writes nothing of that call.
+- Everything passed to one ``save`` (job, records, stats, segments added and removed) is
+  written atomically. Removing a segment that is not there is a lost race too.
+- Records and stats get increasing ids in the order they are written. Lists come newest first
+  (``create_time`` then id, descending); segments by ``start_offset``.
+- Filtering, sorting and paging of the job list happen in one pure function
+  (``engine.streaming.query``) over ``list_jobs()``, so every adapter lists the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +42,7 @@ from typing import Protocol
 
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
+from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
 
 DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024  #: ``kylin.job.execute-output.max-size``
 
@@ -109,11 +127,44 @@ class JobStore(Protocol):
         """The cube's segments, by range start."""
 
 
-def bound_output(text: str, max_bytes: int) -> str:
-    """Keep the tail of ``text`` within ``max_bytes`` (UTF-8), saying what was cut."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= max_bytes:
-        return text
-    tail = data[len(data) - max_bytes :].decode("utf-8", "ignore")
-    cut = len(data) - len(tail.encode("utf-8"))
-    return f"[kjobs: {cut} bytes of earlier output were cut to keep the last {max_bytes}]\n{tail}"
+# -- streaming jobs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingWrite:
+    """One atomic write: a job (compare-and-set on its mvcc) and what goes with it."""
+
+    job: StreamingJob
+    expected_mvcc: int | None  #: None: the job is new
+    records: Sequence[StreamingRecord] = ()
+    stats: Sequence[BatchStats] = ()
+    add_segments: Sequence[StreamingSegment] = ()
+    remove_segments: Sequence[str] = ()  #: segment ids
+
+
+class StreamingStore(Protocol):
+    """Persistence of streaming jobs, their records and stats, and streaming segments."""
+
+    async def open(self) -> None:
+        """Connect and migrate; idempotent."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections."""
+
+    async def save(self, write: StreamingWrite) -> StreamingJob:
+        """Write atomically with compare-and-set on mvcc; return the stored job."""
+
+    async def get_job(self, job_id: str) -> StreamingJob:
+        """The stored job; ``JobNotFound`` when there is none."""
+
+    async def list_jobs(self) -> list[StreamingJob]:
+        """Every streaming job, by uuid."""
+
+    async def records(self, job_id: str, limit: int | None = None) -> list[StreamingRecord]:
+        """The job's records, newest first (at most ``limit``)."""
+
+    async def stats(self, job_id: str, since: int) -> list[BatchStats]:
+        """The job's stats rows created at or after ``since`` (epoch ms), newest first."""
+
+    async def segments(self, model_id: str) -> list[StreamingSegment]:
+        """The model's streaming segments, by ``start_offset``."""

@@ -1,7 +1,7 @@
 """The catalog (SPEC §7): projects, tables, models, cubes and streaming models, the executor
 profiles and job templates, and the expansion of a cube's template into a job's steps.
 
-Records are frozen; ``engine.catalog_loader`` builds them from ``config/`` and checks that they
+Records are frozen; ``engine.catalog.load`` builds them from ``config/`` and checks that they
 agree with each other. Names are looked up case-insensitively, as Kylin's metadata caches do.
 """
 
@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from engine.core import commands
+from engine.catalog.templates import Template, TemplateStep, expand_template
+from engine.core import cubing
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.jobs import Family, Segment, StepSpec
 from engine.core.segments import BUILD_TYPES
-from engine.settings import StreamingSettings
-from engine.templates import Template, TemplateStep, expand_template
 from steps.base import Profile
 
 # -- tables and models -------------------------------------------------------------------------
@@ -152,7 +151,7 @@ class Cube:
     model: str
     dimensions: tuple[CubeDimension, ...]
     measures: tuple[Measure, ...]
-    #: L, the number of "Build N-Dimension Cuboid" levels (see ``catalog_loader.cuboid_levels``)
+    #: L, the number of "Build N-Dimension Cuboid" levels (``engine.catalog.load.cuboid_levels``)
     cuboid_levels: int
     templates: Mapping[str, str]  #: build type -> template name
     #: profile overrides by step name; the expanded name ("... : level 2") wins over the
@@ -163,16 +162,6 @@ class Cube:
 
 
 # -- streaming --------------------------------------------------------------------------------
-
-#: Spark settings Kylin 5 gives every streaming job (seed: the Streaming Job API example)
-SPARK_DEFAULTS: Mapping[str, str] = {
-    "spark.master": "yarn",
-    "spark.driver.memory": "512m",
-    "spark.executor.instances": "2",
-    "spark.executor.cores": "2",
-    "spark.executor.memory": "1g",
-    "spark.sql.shuffle.partitions": "8",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,26 +197,6 @@ class StreamingModel:
     def merge_job_id(self) -> str:
         """``{model_id}_merge``."""
         return f"{self.model_id}_merge"
-
-    def job_params(self, job_type: str, defaults: StreamingSettings) -> dict[str, str]:
-        """The params a new ``STREAMING_BUILD``/``STREAMING_MERGE`` job starts with."""
-        retry = "true" if defaults.job_retry_enabled else "false"
-        if job_type == "STREAMING_BUILD":
-            own = {
-                "kylin.streaming.duration": str(defaults.duration_s),
-                "kylin.streaming.kafka-conf.maxOffsetsPerTrigger": str(
-                    defaults.max_offsets_per_trigger
-                ),
-            }
-        elif job_type == "STREAMING_MERGE":
-            own = {
-                "kylin.streaming.segment-max-size": defaults.segment_max_size,
-                "kylin.streaming.segment-merge-threshold": str(defaults.segment_merge_threshold),
-            }
-        else:
-            raise InvalidRequest(f"unknown streaming job type {job_type!r}")
-        own["kylin.streaming.job-retry-enabled"] = retry
-        return {**SPARK_DEFAULTS, **own, **self.params}
 
 
 # -- the catalog ------------------------------------------------------------------------------
@@ -335,11 +304,11 @@ class Catalog:
     def params(
         self, cube_name: str, build_type: str, *, job_id: str, segment: Segment, workdir: str
     ) -> dict[str, str]:
-        """The substitution parameters of a job (unquoted), ``commands.JOB_PARAMETERS``."""
+        """The substitution parameters of a job (unquoted), ``cubing.JOB_PARAMETERS``."""
         cube = self.cube(cube_name)
         self.template_for(cube.name, build_type)  # validates build_type
         model = self.model(cube.model)
-        flat = commands.flat_table_name(cube.name, segment.uuid)
+        flat = cubing.flat_table_name(cube.name, segment.uuid)
         return {
             "cube": cube.name,
             "project": cube.project,
@@ -352,43 +321,43 @@ class Catalog:
             "merged_segments": ",".join(segment.merged_from),
             "start_ms": str(segment.start),
             "end_ms": str(segment.end),
-            "start_time": commands.format_datetime(segment.start),
-            "end_time": commands.format_datetime(segment.end),
+            "start_time": cubing.format_datetime(segment.start),
+            "end_time": cubing.format_datetime(segment.end),
             "workdir": workdir,
             "job_conf": f"{workdir}/kylin_job_conf.xml",
             "flat_table": flat,
-            "flat_table_sql": commands.flat_table_sql(
+            "flat_table_sql": cubing.flat_table_sql(
                 self._flat_table(cube, model, flat, segment, f"{workdir}/{flat}")
             ),
-            "redistribute_sql": commands.redistribute_sql(flat),
-            "drop_flat_table_sql": commands.drop_flat_table_sql(flat),
-            "htable": commands.htable_name(segment.uuid),
+            "redistribute_sql": cubing.redistribute_sql(flat),
+            "drop_flat_table_sql": cubing.drop_flat_table_sql(flat),
+            "htable": cubing.htable_name(segment.uuid),
             "cuboid_levels": str(cube.cuboid_levels),
         }
 
     def _flat_table(
         self, cube: Cube, model: Model, name: str, segment: Segment, location: str
-    ) -> commands.FlatTable:
+    ) -> cubing.FlatTable:
         """The cube's dimension and measure columns over the model's joins."""
         wanted = [(d.table, d.column) for d in cube.dimensions] + [
             tuple(m.parameter_value.split(".", 1))
             for m in cube.measures
             if m.parameter_type == "column"
         ]
-        columns: dict[tuple[str, str], commands.FlatColumn] = {}
+        columns: dict[tuple[str, str], cubing.FlatColumn] = {}
         for alias, column in wanted:
             table = self.table(model.aliases[alias])
             found = table.column(column)
             col_type = found.type if found is not None else "string"
-            columns.setdefault((alias, column), commands.FlatColumn(alias, column, col_type))
+            columns.setdefault((alias, column), cubing.FlatColumn(alias, column, col_type))
         joins = tuple(
-            commands.FlatJoin(
+            cubing.FlatJoin(
                 lk.table, lk.alias, lk.join.type, lk.join.primary_key, lk.join.foreign_key
             )
             for lk in model.lookups
         )
         partition = model.partition
-        return commands.FlatTable(
+        return cubing.FlatTable(
             name=name,
             location=location,
             fact_table=model.fact_table,

@@ -1,4 +1,6 @@
-"""JSON form of the stored records (``Job`` with its steps, ``Segment``), and shared store checks.
+"""JSON form of the stored records (``Job`` with its steps, ``Segment``).
+
+The checks every adapter shares live in ``engine.store.rules``.
 
 The encoding is compact on purpose (every step transition rewrites the whole job): a step does
 not repeat its job id or sequence, and fields that are "unset" (0 times, empty maps, None
@@ -19,7 +21,6 @@ from typing import Any, Final, Generic, TypeVar
 
 from engine.core.jobs import Family, Job, Mode, Segment, Step, StepSpec
 from engine.core.states import State
-from engine.store.base import JobWrite, bound_output
 
 # ASCII-only text: any str (lone surrogates included) survives the trip through SQLite exactly
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -32,36 +33,6 @@ R = TypeVar("R")
 _STATES: Final = {s.value: s for s in State}
 _FAMILIES: Final = {f.value: f for f in Family}
 _MODES: Final = {m.value: m for m in Mode}
-
-
-def fold(text: str) -> str:
-    """The key of the case-insensitive cube filter (both adapters use it)."""
-    return text.casefold()
-
-
-def check_write(write: JobWrite) -> None:
-    """Refuse outputs for steps the written job does not have (a caller's bug)."""
-    if not write.outputs and not write.clear_outputs:
-        return
-    ids = {step.id for step in write.job.steps}
-    strays = {o.step_id for o in write.outputs if o.step_id not in ids}
-    strays.update(s for s in write.clear_outputs if s not in ids)
-    if strays:
-        raise ValueError(f"job '{write.job.id}' has no steps {sorted(strays)}")
-    bad = [o.attempt for o in write.outputs if o.attempt < 0]
-    if bad:
-        raise ValueError(f"output attempts must not be negative: {bad}")
-
-
-def prepare_output(text: str, max_bytes: int) -> str:
-    """Output as stored: bounded by ``bound_output``, and valid UTF-8 (lone surrogates replaced)."""
-    text = bound_output(text, max_bytes)
-    if not text.isascii():  # O(1) in CPython: only non-ASCII text pays for the check
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
 
 
 # -- jobs -------------------------------------------------------------------------------------

@@ -20,16 +20,16 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from engine.batch.output import LiveOutput
+from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock
+from engine.config.settings import EngineSettings
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, NotAllowed, StepFailure
 from engine.core.jobs import Job, Step
 from engine.core.states import State
 from engine.events import Event, EventBus
-from engine.output import LiveOutput
-from engine.settings import EngineSettings
-from engine.store.base import JobStore
-from engine.writer import Decide, JobWriter
+from engine.store.ports import JobStore
 from steps import executor_for
 from steps.base import LazyRandom, Profile, StepContext
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.core import commands
+from engine.config.toml import Reader, non_empty, non_negative, one_of, positive, read_toml
+from engine.core import cubing
 from engine.core.errors import ConfigError, InvalidRequest
 from engine.core.jobs import Family, Mode, StepSpec
-from engine.tomlreader import Reader, non_empty, non_negative, one_of, positive, read_toml
 from steps import quoting
 from steps.base import Profile
 
@@ -88,9 +88,9 @@ def expand_template(
     """
     specs: list[StepSpec] = []
     for step in template.steps:
-        if step.repeat == commands.REPEAT_CUBOID_LEVELS:
+        if step.repeat == cubing.REPEAT_CUBOID_LEVELS:
             for level in range(1, levels + 1):
-                with_level = {**params, **commands.level_parameters(level)}
+                with_level = {**params, **cubing.level_parameters(level)}
                 specs.append(_spec(step, with_level, profile_of))
         else:
             specs.append(_spec(step, params, profile_of))
@@ -185,8 +185,8 @@ def _template(path: Path, profiles: Collection[str]) -> Template:
 
 
 def _template_step(r: Reader, profiles: Collection[str]) -> TemplateStep:
-    cmd_type = r.string("cmd_type", check=one_of(commands.CMD_TYPES, "cmd_type"))
-    family = Family(r.string("family", commands.family_for(cmd_type), one_of(Family, "family")))
+    cmd_type = r.string("cmd_type", check=one_of(cubing.CMD_TYPES, "cmd_type"))
+    family = Family(r.string("family", cubing.family_for(cmd_type), one_of(Family, "family")))
     default_profile = "mr" if family is Family.MAPREDUCE else "short"
     step = TemplateStep(
         name=r.string("name", check=non_empty),
@@ -197,9 +197,9 @@ def _template_step(r: Reader, profiles: Collection[str]) -> TemplateStep:
         interrupt=r.optional_string("interrupt", non_empty),
         profile=r.string("profile", default_profile, one_of(profiles, "profile")),
         timeout_s=r.number("timeout", check=positive) if r.has("timeout") else None,
-        action=r.optional_string("action", one_of(commands.ACTIONS, "action")),
+        action=r.optional_string("action", one_of(cubing.ACTIONS, "action")),
         options=r.string_map("options"),
-        repeat=r.optional_string("repeat", one_of(commands.REPEATS, "repeat")),
+        repeat=r.optional_string("repeat", one_of(cubing.REPEATS, "repeat")),
     )
     r.done()
     if step.profile not in profiles:  # a default the profiles file does not define
@@ -209,12 +209,12 @@ def _template_step(r: Reader, profiles: Collection[str]) -> TemplateStep:
 
 
 def _check_texts(r: Reader, step: TemplateStep) -> None:
-    params = set(commands.JOB_PARAMETERS)
+    params = set(cubing.JOB_PARAMETERS)
     in_name: set[str] = set()
     if step.repeat is not None:
-        params.update(commands.level_parameters(1))
-        in_name.add(commands.LEVEL_PARAMETER)
-        if commands.LEVEL_PARAMETER not in placeholders(step.name):
+        params.update(cubing.level_parameters(1))
+        in_name.add(cubing.LEVEL_PARAMETER)
+        if cubing.LEVEL_PARAMETER not in placeholders(step.name):
             raise r.error("name", "a repeated step needs {level} in its name")
     texts = [("name", step.name, in_name)]
     texts += [(f"options.{k}", v, params) for k, v in step.options.items()]

@@ -1,4 +1,4 @@
-"""A ``StreamingStore`` on SQLite (``sqlite_db.py`` owns connections, group commit, migrations).
+"""A ``StreamingStore`` on SQLite (``db.py`` owns connections, group commit, migrations).
 
 Tables come from ``schema/0002_streaming.sql``. A job is one row; ``save`` is one guarded
 ``INSERT``/``UPDATE`` of it, then the records, stats and segment changes of the same write,
@@ -22,8 +22,8 @@ from engine.core.streaming import (
     StreamingRecord,
     StreamingSegment,
 )
-from engine.store.sqlite_db import SqliteStoreBase
-from engine.store.streaming_base import StreamingWrite
+from engine.store.ports import StreamingWrite
+from engine.store.sqlite.db import SqliteStoreBase
 
 # -- statements -------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Typed settings the engine runs with. ``engine.config`` loads and validates them from TOML.
+"""Typed settings the engine runs with. ``engine.config.load`` loads and validates them from TOML.
 
 Defaults here are Kylin's defaults; the shipped ``config/engine.toml`` states them again.
 """
@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.core.streaming_params import StreamingSettings
+
+__all__ = ["EngineSettings", "StreamingSettings", "User"]
+
 
 @dataclass(frozen=True)
 class User:
@@ -16,20 +20,6 @@ class User:
     name: str
     password: str
     authorities: tuple[str, ...] = ("ROLE_ADMIN",)
-
-
-@dataclass(frozen=True)
-class StreamingSettings:
-    """``kylin.streaming.*`` defaults; a job's own params override them."""
-
-    duration_s: int = 30  #: kylin.streaming.duration: build micro-batch interval
-    merge_interval_s: int = 60  #: kjobs.streaming.merge-interval: merge pass interval
-    segment_merge_threshold: int = 3  #: kylin.streaming.segment-merge-threshold
-    segment_max_size: str = "32m"  #: kylin.streaming.segment-max-size
-    max_offsets_per_trigger: int = 0  #: kylin.streaming.kafka-conf.maxOffsetsPerTrigger
-    job_retry_enabled: bool = False  #: kylin.streaming.job-retry-enabled
-    job_retry_interval_s: int = 300  #: kylin.streaming.job-retry-interval (5 min)
-    job_retry_max_interval_s: int = 1800  #: kylin.streaming.job-retry-max-interval (30 min)
 
 
 @dataclass(frozen=True)

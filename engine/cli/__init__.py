@@ -1,4 +1,4 @@
-"""The ``kjobs`` command: one sub-command per module in ``engine/commands/``.
+"""The ``kjobs`` command: one sub-command per module in ``engine/cli/``.
 
 The CLI (not the library) configures logging: a console renderer on a terminal, JSON lines
 otherwise, at WARNING unless ``--verbose``.
@@ -18,11 +18,11 @@ from engine.core.errors import KjobsError
 
 #: modules that add sub-commands; each has ``register(subparsers)``
 COMMAND_MODULES = (
-    "engine.commands.run",
-    "engine.commands.serve",
-    "engine.commands.client",
-    "engine.commands.streaming",
-    "engine.commands.simulate",
+    "engine.cli.run",
+    "engine.cli.serve",
+    "engine.cli.client",
+    "engine.cli.streaming",
+    "engine.cli.simulate",
 )
 
 
@@ -76,7 +76,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """The shared SQLite layer: one writer task doing group commit, one reader, numbered migrations.
 
-Every SQLite-backed store (batch jobs in ``sqlite.py``, streaming jobs later) goes through one
-``SqliteDatabase``; only this module opens connections to the file.
+Every SQLite-backed store (batch jobs in ``jobs.py``, streaming jobs in ``streaming.py``) goes
+through one ``SqliteDatabase``; only this module opens connections to the file.
 
 Writes. One writer task owns the writer connection. It takes every write queued so far and runs
 them in ONE ``BEGIN IMMEDIATE ... COMMIT`` (group commit): a burst of N writes costs one commit.
@@ -55,7 +55,7 @@ import aiosqlite
 import structlog
 
 from engine.core.errors import ConcurrentModification, NotFoundError
-from engine.store.migrations import Migration, load_migrations, migrate
+from engine.store.sqlite.migrations import Migration, load_migrations, migrate
 
 T = TypeVar("T")
 

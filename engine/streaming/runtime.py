@@ -23,15 +23,15 @@ import structlog
 from anyio.abc import TaskGroup
 
 from engine.clock import Clock
+from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.errors import ConcurrentModification, InvalidRequest, JobNotFound, KjobsError
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
-from engine.core.streaming_plan import effective_params, retry_delay
-from engine.settings import StreamingSettings
-from engine.store.streaming_base import StreamingStore, StreamingWrite
-from engine.streaming_loops import Decide, RunContext, build_loop, merge_loop
-from engine.streaming_sim import StreamingModelSpec
+from engine.core.streaming_params import effective_params, retry_delay
+from engine.store.ports import StreamingStore, StreamingWrite
+from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
+from engine.streaming.source import StreamingModelSpec
 
 log = structlog.get_logger("kjobs")
 
@@ -347,7 +347,7 @@ class StreamingRuntime:
 
 
 class _Handle:
-    """What a loop may do to its own job (``streaming_loops.LoopHandle``)."""
+    """What a loop may do to its own job (``loops.LoopHandle``)."""
 
     def __init__(self, runtime: StreamingRuntime, run: Run) -> None:
         self._runtime = runtime

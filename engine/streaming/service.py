@@ -3,7 +3,7 @@
 Every model has two jobs, ``{model_id}_build`` and ``{model_id}_merge``. A user action takes
 the job, asks ``core.streaming`` for a decision, stores it with compare-and-set on ``mvcc``
 and performs the effects (launch a run, cancel it, ask it to stop gracefully); the runs live in
-``streaming_runs``, the loop bodies in ``streaming_loops``, listing in ``streaming_query``.
+``runtime``, the loop bodies in ``loops``, listing in ``query``.
 
 ::
 
@@ -28,14 +28,14 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from engine.clock import Clock
+from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter, JobNotFound
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
-from engine.core.streaming_plan import default_params, effective_params
-from engine.settings import StreamingSettings
-from engine.store.streaming_base import StreamingStore, StreamingWrite
-from engine.streaming_query import (
+from engine.core.streaming_params import default_params, effective_params
+from engine.store.ports import StreamingStore, StreamingWrite
+from engine.streaming.query import (
     ModelView,
     StreamingJobPage,
     StreamingJobQuery,
@@ -43,8 +43,8 @@ from engine.streaming_query import (
     partition_desc,
     query_jobs,
 )
-from engine.streaming_runs import StreamingChange, StreamingRuntime
-from engine.streaming_sim import StreamingModelSpec, spec_from_catalog
+from engine.streaming.runtime import StreamingChange, StreamingRuntime
+from engine.streaming.source import StreamingModelSpec, spec_from_catalog
 
 if TYPE_CHECKING:
     from engine.catalog import StreamingModel

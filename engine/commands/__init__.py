@@ -1,1 +1,0 @@
-"""Sub-commands of ``kjobs``; each module has ``register(subparsers)``."""
