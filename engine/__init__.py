@@ -28,7 +28,7 @@ from engine.core.jobs import Family, Job, Mode, Segment, Step, StepSpec
 from engine.core.states import State, StreamingAction, StreamingStatus
 
 if TYPE_CHECKING:
-    from engine.events import Event
+    from engine.events import Event, JobChanged, OutputLine, StepChanged, StreamingChanged
     from engine.facade import Engine, StepOutput
     from engine.store.ports import JobFilter
 
@@ -38,6 +38,10 @@ _LAZY = {
     "Engine": "engine.facade",
     "StepOutput": "engine.facade",
     "Event": "engine.events",
+    "JobChanged": "engine.events",
+    "StepChanged": "engine.events",
+    "OutputLine": "engine.events",
+    "StreamingChanged": "engine.events",
     "JobFilter": "engine.store.ports",
 }
 
@@ -60,6 +64,7 @@ __all__ = [
     "IllegalTransition",
     "InvalidRequest",
     "Job",
+    "JobChanged",
     "JobFilter",
     "JobNotFound",
     "KjobsError",
@@ -68,16 +73,19 @@ __all__ = [
     "NotAllowed",
     "NotFoundError",
     "OperationNotAllowed",
+    "OutputLine",
     "Segment",
     "SegmentsOverlap",
     "State",
     "Step",
+    "StepChanged",
     "StepFailure",
     "StepNotFound",
     "StepOutput",
     "StepSpec",
     "StreamingAction",
     "StreamingActionNotAllowed",
+    "StreamingChanged",
     "StreamingStatus",
     "SystemClock",
 ]

@@ -1,8 +1,21 @@
-"""The engine's event stream: job and step state changes and output lines, in order.
+"""The engine's event stream: typed, frozen events, in the order they happened.
 
-Publishing is cheap when nobody listens (one length check). Each subscriber gets its own
-bounded buffer; a subscriber that falls that far behind loses events and is told so by a
-``dropped`` count on the next event it receives, instead of slowing the engine down.
+Four kinds, one frozen class each, all subclasses of :class:`Event` (``match`` on them)::
+
+    Event(job_id, time, dropped)
+    +-- JobChanged(state, old)            a batch job's state changed (old is None: submitted)
+    +-- StepChanged(step_id, sequence, state, old)   one of its steps' state changed
+    +-- OutputLine(step_id, text)         a running step wrote a line of output
+    +-- StreamingChanged(status, old, cause, mvcc)   a streaming job's status changed
+
+Buffering: publishing never waits and is cheap when nobody listens (one length check). Each
+subscriber has its own bounded buffer (``EventBus(buffer=...)``, or ``subscribe(buffer=...)``
+per subscriber; ``buffer <= 0`` means unbounded). A subscriber that falls a full buffer behind
+does not slow the engine down: the events that do not fit are discarded for that subscriber
+only (the newest ones, so what it has already received stays a true prefix), a warning
+``kjobs.events.subscriber_behind`` is logged once per gap, and the next event that fits carries
+``dropped`` = how many it missed just before it. A subscriber that sees ``dropped > 0`` should
+re-read the state it cares about from the engine instead of trusting its running picture.
 """
 
 from __future__ import annotations
@@ -11,35 +24,88 @@ import dataclasses
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from engine.core.jobs import Job
-from engine.core.states import State
+from engine.core.states import State, StreamingStatus
 
 log = structlog.get_logger("kjobs")
+
+DEFAULT_BUFFER = 100_000  #: events one subscriber may fall behind before it loses some
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing that happened, stamped with the engine clock's time (epoch ms)."""
+    """One thing that happened to a job, stamped with the engine clock's time (epoch ms)."""
 
-    kind: str  #: "job" (state change), "step" (state change), "output" (a line), "streaming"
+    kind: ClassVar[str] = "event"  #: the wire name of the kind (SSE ``event:``, JSON ``kind``)
+
     job_id: str
     time: int
-    state: str | None = None  #: the new state (job, step or streaming job)
-    step_id: str | None = None
-    text: str | None = None  #: output text, or a streaming action / detail
-    dropped: int = 0  #: events this subscriber lost just before this one
+    #: events this subscriber lost just before this one (its buffer was full); 0 normally
+    dropped: int = field(default=0, kw_only=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``kind`` first, then every field (enums as their values)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class JobChanged(Event):
+    """A batch job's state changed (``old`` is None when the job was just submitted)."""
+
+    kind: ClassVar[str] = "job"
+
+    state: State
+    old: State | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepChanged(Event):
+    """A step of a batch job changed state (``old`` is None when the job was just submitted)."""
+
+    kind: ClassVar[str] = "step"
+
+    step_id: str
+    sequence: int
+    state: State
+    old: State | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLine(Event):
+    """A running step wrote a line of output (``text`` keeps its line end)."""
+
+    kind: ClassVar[str] = "output"
+
+    step_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingChanged(Event):
+    """A streaming job's status changed; ``cause`` is the action or loop event behind it."""
+
+    kind: ClassVar[str] = "streaming"
+
+    status: StreamingStatus
+    old: StreamingStatus
+    cause: str  #: the action (START, ...) or event (LAUNCHED, ...) that made it
+    mvcc: int  #: the job's mvcc once the whole decision is stored
 
 
 class EventBus:
-    """Fan-out of events to any number of subscribers."""
+    """Fan-out of events to any number of subscribers (see the module doc for buffering)."""
 
-    def __init__(self, buffer: int = 100_000) -> None:
+    def __init__(self, buffer: int = DEFAULT_BUFFER) -> None:
         self._buffer = buffer
         self._subscribers: list[_Subscriber] = []
 
@@ -54,19 +120,24 @@ class EventBus:
             sub.offer(event)
 
     def job_changed(self, old: Job | None, new: Job, now: int) -> None:
-        """Publish the job's and its steps' state changes between two versions of it."""
+        """Publish the steps' and then the job's state changes between two versions of a job."""
         if not self._subscribers:
             return
         old_steps = {s.sequence: s.state for s in old.steps} if old is not None else {}
         for step in new.steps:
-            if old_steps.get(step.sequence) is not step.state:
-                self.publish(Event("step", new.id, now, step.state.value, step.id))
+            before = old_steps.get(step.sequence)
+            if before is not step.state:
+                self.publish(StepChanged(new.id, now, step.id, step.sequence, step.state, before))
         if old is None or old.state is not new.state:
-            self.publish(Event("job", new.id, now, new.state.value))
+            self.publish(JobChanged(new.id, now, new.state, old.state if old else None))
 
     @asynccontextmanager
     async def subscribe(self, buffer: int | None = None) -> AsyncIterator[AsyncIterator[Event]]:
-        """Receive every event published while the context is open."""
+        """Receive every event published while the context is open.
+
+        ``buffer``: how far this subscriber may fall behind (default: the bus's); ``<= 0``
+        means unbounded, for a waiter that must not miss its event.
+        """
         size = self._buffer if buffer is None else buffer
         send, receive = anyio.create_memory_object_stream[Event](math.inf if size <= 0 else size)
         sub = _Subscriber(send)
@@ -82,7 +153,7 @@ class EventBus:
 class _Subscriber:
     def __init__(self, send: MemoryObjectSendStream[Event]) -> None:
         self.send = send
-        self.dropped = 0
+        self.dropped = 0  #: events discarded since the last one delivered
 
     def offer(self, event: Event) -> None:
         if self.dropped:
@@ -101,8 +172,3 @@ class _Subscriber:
 async def _iterate(receive: MemoryObjectReceiveStream[Event]) -> AsyncIterator[Event]:
     async for event in receive:
         yield event
-
-
-def is_state(value: str | None, *states: State) -> bool:
-    """Whether an event's ``state`` is one of ``states``."""
-    return value is not None and value in {s.value for s in states}

@@ -38,7 +38,7 @@ from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
 from engine.core.jobs import Job, Segment, StepSpec, split_step_id
 from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, State
-from engine.events import Event, EventBus
+from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.store import open_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
@@ -286,7 +286,11 @@ class Engine:
                 if job.state in wanted:
                     return job
                 async for event in events:
-                    if event.kind == "job" and event.job_id == job_id and event.state in wanted:
+                    if (
+                        isinstance(event, JobChanged)
+                        and event.job_id == job_id
+                        and (event.state in wanted)
+                    ):
                         return await self.get(job_id)
         raise JobNotFound(job_id)  # pragma: no cover - the stream never ends on its own
 
@@ -346,7 +350,9 @@ class Engine:
 
     def _streaming_changed(self, change: StreamingChange) -> None:
         self.events.publish(
-            Event("streaming", change.job_id, change.time, change.new.value, text=change.cause)
+            StreamingChanged(
+                change.job_id, change.time, change.new, change.old, change.cause, change.mvcc
+            )
         )
 
 

@@ -28,7 +28,7 @@ from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, NotAllowed, StepFailure
 from engine.core.jobs import Job, Step
 from engine.core.states import State
-from engine.events import Event, EventBus
+from engine.events import EventBus, OutputLine
 from engine.store.ports import JobStore
 from steps import executor_for
 from steps.base import LazyRandom, Profile, StepContext
@@ -315,9 +315,7 @@ class Scheduler:
         if not self._events.active:
             return None
         events, job_id, step_id = self._events, step.job_id, step.id
-        return lambda text: events.publish(
-            Event("output", job_id, self._clock.now_ms(), step_id=step_id, text=text)
-        )
+        return lambda text: events.publish(OutputLine(job_id, self._clock.now_ms(), step_id, text))
 
     async def update_info(
         self, job_id: str, sequence: int, info: Mapping[str, str], wait_time_ms: int | None

@@ -10,6 +10,7 @@ import anyio
 
 from engine.config import load_config
 from engine.core.states import State
+from engine.events import JobChanged, OutputLine, StepChanged
 from engine.facade import Engine
 
 ENDED = frozenset({State.SUCCEED, State.ERROR, State.DISCARDED, State.STOPPED})
@@ -41,12 +42,13 @@ async def _run(args: argparse.Namespace) -> int:
         async for event in events:
             if event.job_id != job.id:
                 continue
-            if event.kind == "step" and event.step_id is not None:
-                print(f"  {event.step_id[-2:]}  {event.state:<9}  {names[event.step_id]}")
-            elif event.kind == "output" and args.output:
-                sys.stdout.write(f"      | {event.text}")
-            elif event.kind == "job" and event.state in ENDED:
-                final = await engine.get(job.id)
-                print(f"job {final.state.rest_name} in {final.duration_s(engine.now_ms())} s")
-                return 0 if final.state is State.SUCCEED else 1
+            match event:
+                case StepChanged(step_id=step_id, state=state):
+                    print(f"  {step_id[-2:]}  {state:<9}  {names[step_id]}")
+                case OutputLine(text=text) if args.output:
+                    sys.stdout.write(f"      | {text}")
+                case JobChanged(state=state) if state in ENDED:
+                    final = await engine.get(job.id)
+                    print(f"job {final.state.rest_name} in {final.duration_s(engine.now_ms())} s")
+                    return 0 if final.state is State.SUCCEED else 1
     return 1

@@ -12,6 +12,7 @@ import anyio
 import httpx
 
 from engine.core.states import State
+from engine.events import JobChanged, StepChanged
 
 FULL = {"startTime": 0, "endTime": 0, "buildType": "BUILD"}
 RACERS = 20
@@ -39,9 +40,9 @@ async def test_concurrent_resumes_on_sqlite(
             runs = Counter()
             with anyio.fail_after(20):
                 async for event in events:
-                    if event.kind == "step" and event.state == State.RUNNING.value:
+                    if isinstance(event, StepChanged) and event.state == State.RUNNING.value:
                         runs[event.step_id] += 1
-                    if event.kind == "job" and event.job_id == jid:
+                    if isinstance(event, JobChanged) and event.job_id == jid:
                         runs[event.state] += 1
                         if event.state in (State.SUCCEED.value, State.ERROR.value):
                             break

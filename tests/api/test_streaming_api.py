@@ -24,6 +24,7 @@ from engine.api import schemas
 from engine.api.app import create_app
 from engine.clock import SystemClock
 from engine.config import SHIPPED_CONFIG_DIR, load_config
+from engine.events import StreamingChanged
 from engine.facade import Engine
 from engine.streaming.service import StreamingService
 
@@ -187,7 +188,11 @@ async def wait_status(engine: Engine, jid: str, *statuses: str) -> None:
             if service.get(jid).status.value in statuses:
                 return
             async for event in events:
-                if event.kind == "streaming" and event.job_id == jid and event.state in statuses:
+                if (
+                    isinstance(event, StreamingChanged)
+                    and event.job_id == jid
+                    and event.status in statuses
+                ):
                     return
 
 

@@ -20,6 +20,7 @@ from engine.core.errors import (
 )
 from engine.core.jobs import Family, Mode, StepSpec
 from engine.core.states import State
+from engine.events import JobChanged
 from engine.facade import Engine
 from engine.store.ports import JobFilter
 from tests.integration.conftest import EngineFactory
@@ -181,7 +182,7 @@ async def test_concurrency_limit_and_priority_order(make_engine: EngineFactory) 
             finished = 0
             with anyio.fail_after(60):
                 async for event in events:
-                    if event.kind != "job":
+                    if not isinstance(event, JobChanged):
                         continue
                     if event.state == "RUNNING" and event.job_id not in running:
                         running.add(event.job_id)
