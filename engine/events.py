@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import anyio
-import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from engine.core.jobs import Job
 from engine.core.states import State, StreamingStatus
+from engine.logging import get_logger
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 DEFAULT_BUFFER = 100_000  #: events one subscriber may fall behind before it loses some
 

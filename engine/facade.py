@@ -25,7 +25,6 @@ from types import TracebackType
 from typing import Self
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from engine.batch.output import NO_OUTPUT
@@ -39,11 +38,12 @@ from engine.core.jobs import Job, Segment, StepSpec, split_step_id
 from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
+from engine.logging import get_logger
 from engine.store import open_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)

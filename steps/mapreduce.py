@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Final
 
 import anyio
-import structlog
 
 from engine.core.errors import StepFailure
+from engine.logging import get_logger
 from steps.base import StepContext, StepResult
 from steps.simulated import duration, failure_kind, queue_wait, should_fail, spend
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 APP_ID: Final = "yarn_application_id"
 JOB_ID: Final = "mr_job_id"

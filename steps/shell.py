@@ -22,13 +22,13 @@ from typing import Final
 
 import anyio
 import anyio.abc
-import structlog
 
 from engine.core.errors import StepFailure
+from engine.logging import get_logger
 from steps.base import OutputSink, StepContext, StepResult
 from steps.simulated import OK_RESULT, chatter, duration, should_fail, simulated_failure, spend
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 _CHUNK: Final = 64 * 1024  #: bytes read from the pipe at a time
 _MAX_PARTIAL: Final = 64 * 1024  #: a line longer than this is passed on in pieces

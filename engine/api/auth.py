@@ -16,14 +16,14 @@ import json
 from collections.abc import Iterable
 from typing import Final
 
-import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.errors import UNAUTHORIZED, error_body
 from engine.config.settings import User
+from engine.logging import get_logger
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 API_PREFIX: Final = "/kylin/api"
 USER_KEY: Final = "kjobs.user"  #: where the authenticated ``User`` is kept in the ASGI scope

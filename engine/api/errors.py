@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -41,8 +40,9 @@ from engine.core.errors import (
     StepNotFound,
     StreamingActionNotAllowed,
 )
+from engine.logging import get_logger
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 INVALID_PARAMETER: Final = "KE-010000003"  #: bad parameter, malformed JSON, wrong type
 UNKNOWN_JOB: Final = "KE-010032219"

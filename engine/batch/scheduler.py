@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from engine.batch.output import LiveOutput
@@ -29,11 +28,12 @@ from engine.core.errors import ConcurrentModification, JobNotFound, NotAllowed, 
 from engine.core.jobs import Job, Step
 from engine.core.states import State
 from engine.events import EventBus, OutputLine
+from engine.logging import get_logger
 from engine.store.ports import JobStore
 from steps import executor_for
 from steps.base import LazyRandom, Profile, StepContext
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 ProfileLookup = Callable[[str], Profile]
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import structlog
-
 from engine.config.settings import EngineSettings, StreamingSettings, User
 from engine.config.toml import (
     Check,
@@ -31,13 +29,14 @@ from engine.config.toml import (
     type_name,
 )
 from engine.core.errors import ConfigError
+from engine.logging import get_logger
 from steps.base import Profile
 
 if TYPE_CHECKING:  # the catalog reads its files with engine.config.toml: import it late
     from engine.catalog import Catalog
     from engine.catalog.templates import Template
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 #: the ``config/`` folder shipped with kjobs (the project is installed editable)
 SHIPPED_CONFIG_DIR: Final = Path(__file__).resolve().parents[2] / "config"

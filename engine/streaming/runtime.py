@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from engine.clock import Clock
@@ -29,11 +28,12 @@ from engine.core.errors import ConcurrentModification, InvalidRequest, JobNotFou
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
 from engine.core.streaming_params import effective_params, retry_delay
+from engine.logging import get_logger
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
 from engine.streaming.source import StreamingModelSpec
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from engine.clock import Clock
@@ -34,6 +33,7 @@ from engine.core.errors import InvalidRequest, InvalidStreamingParameter, JobNot
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
 from engine.core.streaming_params import default_params, effective_params
+from engine.logging import get_logger
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.query import (
     ModelView,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamingChange", "StreamingCounters", "StreamingModelSpec", "StreamingService"]
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 MAX_STATS_MINUTES: Final = 7 * 24 * 60
 INVALID_ACTION: Final = (

@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 import aiosqlite
-import structlog
 
 from engine.core.errors import ConcurrentModification, NotFoundError
+from engine.logging import get_logger
 from engine.store.sqlite.migrations import Migration, load_migrations, migrate
 
 T = TypeVar("T")
@@ -72,7 +72,7 @@ CLEAN_FAILURES: Final = (ConcurrentModification, NotFoundError)
 SYNCHRONOUS_LEVELS: Final = frozenset({"NORMAL", "FULL", "EXTRA"})
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 
 # -- the database -----------------------------------------------------------------------------
