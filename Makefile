@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-peers serve clean
+.PHONY: run test lint readme bench bench-peers serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 ## Set up, lint, type-check and run every test.
 test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+## Rerun the README's examples and write the outputs they print into README.md (review the diff).
+readme: $(STAMP)
+	$(BIN)/python -m tests.readme
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine steps tests bench

@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the job ids")
     set_handler(p, _jobs)
 
     p = sub.add_parser("status", parents=[conn], help="a job and its steps")
@@ -57,6 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--end", type=int, default=0, help="segment end, epoch ms (0 0 = full build)")
     p.add_argument("--priority-offset", type=int, default=0)
     p.add_argument("--wait", action="store_true", help="show progress until the job ends")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the new job's id")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after N s")
     set_handler(p, _submit)
@@ -99,7 +101,10 @@ def _jobs(client: ApiClient, args: argparse.Namespace) -> int:
     if args.status:
         params["status"] = [STATUS_CODES[s] for s in args.status]
     jobs = client.get("/jobs", params=params)
-    print(jobs_table(jobs) if jobs else "no jobs")
+    if args.quiet:
+        print("\n".join(job["uuid"] for job in jobs))
+    else:
+        print(jobs_table(jobs) if jobs else "no jobs")
     return 0
 
 
@@ -133,7 +138,7 @@ def _submit(client: ApiClient, args: argparse.Namespace) -> int:
         "priorityOffset": args.priority_offset,
     }
     job = client.put(f"/cubes/{args.cube}/build", json=body)
-    print(f"submitted {job['uuid']}  {job['name']}", flush=True)
+    print(job["uuid"] if args.quiet else f"submitted {job['uuid']}  {job['name']}", flush=True)
     if not args.wait:
         return 0
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
