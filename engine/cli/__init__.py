@@ -73,6 +73,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KjobsError as exc:
         print(f"kjobs: {exc}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:
+        # a task group (anyio.run) wraps the error; a user mistake is still one line
+        mistake = user_error(group)
+        if mistake is None:
+            raise
+        print(f"kjobs: {mistake}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def user_error(group: BaseExceptionGroup[BaseException]) -> KjobsError | None:
+    """The first ``KjobsError`` inside ``group`` (nested groups included), if any."""
+    for exc in group.exceptions:
+        if isinstance(exc, KjobsError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = user_error(exc)
+            if found is not None:
+                return found
+    return None

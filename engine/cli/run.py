@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 
 from engine.config import load_config
+from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.states import State
 from engine.events import JobChanged, OutputLine, StepChanged
 from engine.facade import Engine
@@ -35,6 +36,11 @@ async def _run(args: argparse.Namespace) -> int:
     if args.time_scale is not None:
         overrides["kjobs.time-scale"] = args.time_scale
     config = load_config(args.config, overrides=overrides)
+    try:
+        config.catalog.cube(args.cube)
+    except CatalogNotFound as exc:  # before the engine starts: one line, the cubes there are
+        cubes = ", ".join(cube.name for cube in config.catalog.cubes)
+        raise InvalidRequest(f"{exc} (cubes: {cubes})") from exc
     async with Engine(config) as engine, engine.subscribe() as events:
         job = await engine.submit_build(args.cube, args.type, args.start, args.end)
         names = {s.id: s.name for s in job.steps}

@@ -10,8 +10,11 @@ running step resumable (it re-runs from scratch on the next start), then
 from __future__ import annotations
 
 import argparse
+import errno
 import socket
 from pathlib import Path
+
+from engine.core.errors import InvalidRequest
 
 GRACEFUL_SHUTDOWN_S = 5  #: open connections get this long before they are closed
 
@@ -34,19 +37,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (IPv4 or IPv6, whichever ``host`` names)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise InvalidRequest(f"unknown host {host!r}: use --host 127.0.0.1") from exc
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         # listening now: clients that connect while the engine starts wait instead of failing
         sock.listen(2048)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise InvalidRequest(_bind_advice(host, port, exc)) from exc
     return sock
+
+
+def _bind_advice(host: str, port: int, exc: OSError) -> str:
+    """One line for a socket that cannot be bound, naming what to do."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{host}:{port} is already in use (another kjobs serve?): stop it, "
+            f"or pick another port with --port N (--port 0: any free port)"
+        )
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {host}:{port}: use a port above 1023 (--port N)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: use --host 127.0.0.1"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def url_of(sock: socket.socket) -> str:

@@ -1,0 +1,54 @@
+"""A user mistake at start-up is one line ``kjobs: …`` naming what to do, and exit status 2."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def kjobs(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real ``kjobs`` command (bounded)."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a refused start (and nothing on stdout)."""
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("kjobs: ")
+    return lines[0]
+
+
+def test_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        line = one_line(kjobs("serve", "--port", str(port), "--store", ":memory:", cwd=tmp_path))
+    assert f"127.0.0.1:{port} is already in use" in line
+    assert "--port" in line
+
+
+def test_an_unknown_cube_in_run(tmp_path: Path) -> None:
+    line = one_line(kjobs("run", "--cube", "kylin_sale_cube", cwd=tmp_path))
+    assert "Cannot find cube 'kylin_sale_cube'" in line
+    assert "kylin_sales_cube" in line  # the cubes there are
+
+
+def test_an_unknown_scenario_file(tmp_path: Path) -> None:
+    line = one_line(kjobs("simulate", "no-such-day.toml", cwd=tmp_path))
+    assert "no-such-day.toml" in line
