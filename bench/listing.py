@@ -1,14 +1,12 @@
 """``GET /kylin/api/jobs`` over 100,000 stored jobs, filtered and paged, through ``kjobs serve``.
 
 The store is filled straight through SQL: the store creates the file (migrations), then the
-job rows go in with the store's own ``INSERT_JOB`` statement and ``encode_job`` text, 10,000
-per transaction. Jobs have 10 steps (~2 KB of JSON each; a sample-cube build is ~22 KB), and
-are spread over 10 projects, 100 cubes, 60 days of ``last_modified`` and the four states a job
-rests in (70% FINISHED, 10% each ERROR, DISCARDED, STOPPED): nothing for the engine to run.
-
-To keep the filling fast, every job of one state shares the same step records: the stored text
-of a step does not carry its job's id, so a job decodes with its own step ids. ``build_jobs``
-checks that promise on one job of each state (decoded == built with its own steps).
+rows go in with the store's own statements and codec (``INSERT_JOB``, ``INSERT_DEFINITION``,
+``INSERT_STEP``: a summary, a definition and 10 step rows per job), 10,000 jobs per
+transaction. Jobs have 10 steps (~1.3 KB of definition JSON each; a sample-cube build is
+~20 KB), and are spread over 10 projects, 100 cubes, 60 days of ``last_modified`` and the four
+states a job rests in (70% FINISHED, 10% each ERROR, DISCARDED, STOPPED): nothing for the engine
+to run. ``build_jobs`` checks that one job of each state decodes from its rows as built.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,9 +24,8 @@ from engine.clock import SystemClock, monotonic
 from engine.core import operations as ops
 from engine.core.jobs import Job, Segment, Step
 from engine.core.states import State
-from engine.store.rules import fold
-from engine.store.sqlite.codec import decode_job, encode_job
-from engine.store.sqlite.jobs import INSERT_JOB, SqliteJobStore
+from engine.store.sqlite.codec import decode_job, encode_definition, step_row, summary_row
+from engine.store.sqlite.jobs import INSERT_DEFINITION, INSERT_JOB, INSERT_STEP, SqliteJobStore
 
 DAY_MS: Final = 86_400_000
 PROJECTS: Final = 10
@@ -69,28 +67,33 @@ def _steps_for(state: State, job_id: str, steps: int, now: int) -> tuple[Step, .
     return tuple(out)
 
 
-def build_jobs(count: int, steps: int = 10, seed: int = 6) -> list[tuple[Any, ...]]:
-    """``count`` job rows for ``INSERT_JOB``, deterministic for a seed (times end now)."""
+Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def build_jobs(count: int, steps: int = 10, seed: int = 6) -> Iterator[Rows]:
+    """``count`` jobs as (summary, definition, step) rows, ``CHUNK`` jobs at a time,
+    deterministic for a seed (times end now)."""
     rng = random.Random(seed)
     now = SystemClock().now_ms()
-    shared = {state: _steps_for(state, "shared", steps, now) for state, _ in MIX}
     states = [state for state, _ in MIX]
     weights = [share for _, share in MIX]
     checked: set[State] = set()
-    rows = []
-    for index in range(count):
-        state = rng.choices(states, weights)[0]
-        job = _job(index, state, shared[state], rng, now)
-        rows.append(_row(job))
-        if state not in checked:
-            checked.add(state)
-            own = job.evolve(steps=_steps_for(state, job.id, steps, now))
-            if decode_job(rows[-1][-1]) != own:
-                raise AssertionError("a shared step record does not decode as the job's own")
-    return rows
+    for first in range(0, count, CHUNK):
+        rows: Rows = ([], [], [])
+        for index in range(first, min(count, first + CHUNK)):
+            state = rng.choices(states, weights)[0]
+            job = _job(index, state, rng, now, steps)
+            rows[0].append(summary_row(job))
+            rows[1].append((job.id, encode_definition(job)))
+            rows[2].extend(step_row(s) for s in job.steps)
+            if state not in checked:
+                checked.add(state)
+                if decode_job(rows[0][-1], rows[1][-1][1], rows[2][-steps:]) != job:
+                    raise AssertionError("a job does not decode from its rows as built")
+        yield rows
 
 
-def _job(index: int, state: State, steps: tuple[Step, ...], rng: random.Random, now: int) -> Job:
+def _job(index: int, state: State, rng: random.Random, now: int, count: int) -> Job:
     job_id = f"{rng.getrandbits(128):032x}"
     cube = f"cube_{index % CUBES:02d}"
     modified = now - rng.randrange(60 * DAY_MS)
@@ -105,33 +108,29 @@ def _job(index: int, state: State, steps: tuple[Step, ...], rng: random.Random, 
         segment=segment,
         submitter="ADMIN",
         priority=20,
-        steps=steps,
+        steps=_steps_for(state, job_id, count, now),
         state=state,
         create_time=created,
         last_modified=modified,
         start_time=created + 10,
         end_time=modified,
         build_instance="bench@localhost",
-        version=len(steps) + 2,
+        version=count + 2,
     )
-
-
-def _row(job: Job) -> tuple[Any, ...]:
-    return (job.id, job.project, job.cube, fold(job.cube), job.state.value, job.priority,
-            job.create_time, job.last_modified, job.version, encode_job(job))  # fmt: skip
 
 
 def fill(path: Path, count: int = 100_000) -> dict[str, Any]:
     """Create the store at ``path`` and insert ``count`` jobs; seconds taken and file size."""
     started = monotonic()
     asyncio.run(_create(path))
-    rows = build_jobs(count)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        for first in range(0, len(rows), CHUNK):
+        for jobs, definitions, steps in build_jobs(count):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT_JOB, rows[first : first + CHUNK])
+            conn.executemany(INSERT_JOB, jobs)
+            conn.executemany(INSERT_DEFINITION, definitions)
+            conn.executemany(INSERT_STEP, steps)
             conn.execute("COMMIT")
         conn.execute("ANALYZE")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

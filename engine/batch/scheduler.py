@@ -192,7 +192,8 @@ class Scheduler:
             self.schedule(job)
 
     async def _drive(self, job_id: str) -> None:
-        job = await self._store.get_job(job_id)
+        # the writer knows the newest version of a job it wrote (the submit, usually): no read
+        job = self._writer.cached(job_id) or await self._store.get_job(job_id)
         if job.state is not State.READY or self._closing:
             return
         current = job.current_step

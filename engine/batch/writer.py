@@ -109,7 +109,12 @@ class JobWriter:
             job = await self._store.get_job(job_id)
             try:
                 stored = await self._store.save_job(
-                    JobWrite(job, job.version, outputs=(OutputWrite(step_id, attempt, text),))
+                    JobWrite(
+                        job,
+                        job.version,
+                        outputs=(OutputWrite(step_id, attempt, text),),
+                        base=job,
+                    )
                 )
                 self._remember(stored)
                 return
@@ -128,7 +133,7 @@ class JobWriter:
                 segments = await self._drop_segment(old)
             elif isinstance(effect, ops.ClearOutputs):
                 cleared = effect.step_ids
-        return JobWrite(decision.job, old.version, segments, tuple(outputs), cleared)
+        return JobWrite(decision.job, old.version, segments, tuple(outputs), cleared, base=old)
 
     async def _land_segment(self, job: Job) -> SegmentChange:
         existing = await self._store.segments(job.cube)

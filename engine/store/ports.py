@@ -15,6 +15,9 @@ run against each one):
 - Outputs are stored per ``(step_id, attempt)``; text longer than ``max_output_bytes`` keeps
   its tail, prefixed with a line that says how much was cut.
 - Reads see every write whose call has returned.
+- A step is stored as its own row (SQLite, PostgreSQL): a write rewrites the job's summary and
+  only the steps that are not the very objects of ``JobWrite.base``. The steps of a job are fixed
+  at submit (count and specs); only their state changes.
 
 A PostgreSQL adapter with row leases fits the same port: ``save_job`` becomes
 ``UPDATE ... WHERE version = $n`` and ``claim_ready`` (later) ``SELECT ... FOR UPDATE SKIP LOCKED``.
@@ -85,6 +88,10 @@ class JobWrite:
     segments: SegmentChange | None = None
     outputs: Sequence[OutputWrite] = field(default_factory=tuple)
     clear_outputs: Sequence[str] = field(default_factory=tuple)  #: step ids
+    #: the stored job this write was derived from (its version is ``expected_version``): steps
+    #: that are the very same objects as in ``base`` are unchanged and a store may skip them;
+    #: None: every step may have changed
+    base: Job | None = None
 
 
 class JobStore(Protocol):

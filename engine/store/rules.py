@@ -12,7 +12,13 @@ def fold(text: str) -> str:
 
 
 def check_write(write: JobWrite) -> None:
-    """Refuse outputs for steps the written job does not have (a caller's bug)."""
+    """Refuse a ``base`` that is not the expected version of the same steps, and outputs for
+    steps the written job does not have (a caller's bug)."""
+    base = write.base
+    if base is not None and (
+        base.version != write.expected_version or len(base.steps) != len(write.job.steps)
+    ):
+        raise ValueError(f"job '{write.job.id}': the base is not the version the write expects")
     if not write.outputs and not write.clear_outputs:
         return
     ids = {step.id for step in write.job.steps}

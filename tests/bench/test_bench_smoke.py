@@ -102,9 +102,10 @@ def test_listing_fill_then_list_and_idle_rss(tmp_path: Path) -> None:
 
 
 def test_filled_jobs_decode_as_their_own() -> None:
-    rows = listing.build_jobs(50)
-    assert len({row[0] for row in rows}) == 50
-    assert {row[4] for row in rows} <= {s.value for s in State}
+    ((jobs, definitions, steps),) = listing.build_jobs(50)
+    assert len({row[0] for row in jobs}) == len(definitions) == 50
+    assert len(steps) == 500
+    assert {row[4] for row in jobs} <= {s.value for s in State}
 
 
 async def test_streaming_list_over_stored_jobs(tmp_path: Path) -> None:

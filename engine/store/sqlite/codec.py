@@ -1,132 +1,177 @@
-"""JSON form of the stored records (``Job`` with its steps, ``Segment``).
+"""How a batch job is laid out in rows (migration 0003: steps as rows) and its JSON parts.
 
-The checks every adapter shares live in ``engine.store.rules``.
+A job is three kinds of row (``/work/coord/SCHEMA.md`` has the design):
 
-The encoding is compact on purpose (every step transition rewrites the whole job): a step does
-not repeat its job id or sequence, and fields that are "unset" (0 times, empty maps, None
-commands) are left out. Decoding never leans on the dataclass defaults: every missing key is
-given its "unset" value here, so a change of a default in ``jobs.py`` cannot change what a
-stored job means. Fields that carry a choice (state, mode, profile) are always written.
+- its summary in ``jobs`` (plain columns, rewritten by every transition),
+- its definition in ``job_definitions``: the fields it keeps for life (name, build type,
+  segment, submitter, params) and every step's spec, as one JSON document written at submit,
+- one row per step in ``job_steps``: what changes about a step, written only when it changes.
 
-Speed: a step transition re-encodes the whole job, but changes one step; the other steps are the
-very same (frozen) objects as before, so the text of each step and spec is cached by object
-identity. This leans on the records' promise never to be mutated, maps included.
+JSON is compact and ASCII-only (any str, lone surrogates included, survives SQLite exactly).
+Fields that are "unset" (0 times, empty maps, None commands) are left out; decoding never leans
+on the dataclass defaults, so a change of a default in ``jobs.py`` cannot change what a stored
+job means. Decoded definitions are cached per job (they never change), so reading a job back
+costs its summary and its step rows.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, Final, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from engine.core.jobs import Family, Job, Mode, Segment, Step, StepSpec
 from engine.core.states import State
+from engine.store.rules import fold
 
-# ASCII-only text: any str (lone surrogates included) survives the trip through SQLite exactly
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  #: one C encoder, ASCII only
 _loads = json.loads
 _string = json.encoder.encode_basestring_ascii  #: a str as a JSON string literal (C), ASCII only
-
-R = TypeVar("R")
 
 # plain dict look-ups: several times faster than calling the enum class, per field per step
 _STATES: Final = {s.value: s for s in State}
 _FAMILIES: Final = {f.value: f for f in Family}
 _MODES: Final = {m.value: m for m in Mode}
+_EMPTY: Final = "{}"
+
+#: (job_id, sequence, state, start_time, end_time, wait_time, info, attempts, retries, reattach)
+StepRow = tuple[str, int, str, int, int, int, str, int, int, int]
+#: the job's summary columns after ``id, project, cube, cube_key`` (see ``summary_row``)
+SUMMARY_COLUMNS: Final = (
+    "state, priority, create_time, last_modified, version, start_time, end_time, "
+    "interrupt_time, build_instance"
+)
 
 
-# -- jobs -------------------------------------------------------------------------------------
+# -- writing ----------------------------------------------------------------------------------
 
 
-def encode_job(job: Job) -> str:
-    """The job as compact JSON text (the same document as ``job_to_dict``).
-
-    A step transition changes one step and leaves the others as the very same objects, so the
-    text of each step is kept in a small cache keyed by the step object: re-encoding a job costs
-    its header and the steps that changed.
-    """
-    return f'{_head_text(job)},"steps":[{_steps_text(job)}]}}'
-
-
-def _steps_text(job: Job) -> str:
-    """The steps' texts joined; those of steps unchanged since the job's last encoding reused.
-
-    Kept per job id (the steps tuple and each step's text): a step transition compares the
-    steps by identity and encodes only the one or two that are new objects.
-    """
-    steps = job.steps
-    known = _JOB_STEPS.pop(job.id, None)
-    if known is not None and len(known[0]) == len(steps):
-        old, texts = known
-        texts = [
-            t if s is o else _encode_step(s) for s, o, t in zip(steps, old, texts, strict=True)
-        ]
-    else:
-        texts = [_encode_step(s) for s in steps]
-        if len(_JOB_STEPS) >= _JOB_STEPS_SIZE:
-            _JOB_STEPS.pop(next(iter(_JOB_STEPS)), None)
-    _JOB_STEPS[job.id] = (steps, texts)
-    return ",".join(texts)
+def summary_row(job: Job) -> tuple[Any, ...]:
+    """``id, project, cube, cube_key`` and then the ``SUMMARY_COLUMNS`` of the job."""
+    return (
+        job.id, job.project, job.cube, fold(job.cube), job.state.value, job.priority,
+        job.create_time, job.last_modified, job.version, job.start_time, job.end_time,
+        job.interrupt_time, job.build_instance,
+    )  # fmt: skip
 
 
-def _head_text(job: Job) -> str:
-    """``_dumps(_job_head(job))`` without its closing brace, formatted by hand.
-
-    The fields a job keeps for life (ids, names, segment, params) are encoded once per job and
-    kept (keyed by job id, checked by identity); the rest are ints and enums.
-    """
-    fixed = _FIXED.get(job.id)
-    if (
-        fixed is None
-        or fixed[0] is not job.segment
-        or fixed[1] is not job.params
-        or (fixed[2] != (job.name, job.project, job.cube, job.build_type, job.submitter))
-    ):
-        fixed = _fixed_parts(job)
-        if len(_FIXED) >= _FIXED_SIZE:
-            _FIXED.pop(next(iter(_FIXED)), None)
-        _FIXED[job.id] = fixed
-    parts = [
-        fixed[3],
-        f',"priority":{job.priority},"state":"{job.state.value}","create_time":{job.create_time}'
-        f',"last_modified":{job.last_modified},"version":{job.version},"build_instance":',
-        _string(job.build_instance),
-    ]
-    if job.start_time:
-        parts.append(f',"start_time":{job.start_time}')
-    if job.end_time:
-        parts.append(f',"end_time":{job.end_time}')
-    if job.interrupt_time:
-        parts.append(f',"interrupt_time":{job.interrupt_time}')
-    parts.append(fixed[4])
-    return "".join(parts)
+def step_row(step: Step) -> StepRow:
+    """The ``job_steps`` row of ``step``."""
+    info = step.info
+    return (
+        step.job_id, step.sequence, step.state.value, step.start_time, step.end_time,
+        step.wait_time, _encode_info(info) if info else _EMPTY, step.attempts, step.retries,
+        1 if step.reattach else 0,
+    )  # fmt: skip
 
 
-def _fixed_parts(job: Job) -> tuple[Any, ...]:
-    head = _dumps({
-        "id": job.id, "name": job.name, "project": job.project, "cube": job.cube,
-        "build_type": job.build_type, "segment": segment_to_dict(job.segment),
+def _encode_info(info: Mapping[str, str]) -> str:
+    """``_dumps(dict(info))`` for a map of strings, without the encoder's Python layer."""
+    return "{" + ",".join([f"{_string(k)}:{_string(v)}" for k, v in info.items()]) + "}"
+
+
+def encode_definition(job: Job) -> str:
+    """The job's ``job_definitions.data``: what it keeps for life, every step's spec included."""
+    data: dict[str, Any] = {
+        "name": job.name,
+        "build_type": job.build_type,
+        "segment": segment_to_dict(job.segment),
         "submitter": job.submitter,
-    })[:-1]  # fmt: skip
-    params = f',"params":{_dumps(dict(job.params))}' if job.params else ""
-    names = (job.name, job.project, job.cube, job.build_type, job.submitter)
-    return (job.segment, job.params, names, head, params)
+    }
+    if job.params:
+        data["params"] = dict(job.params)
+    data["steps"] = [_spec_to_dict(s.spec) for s in job.steps]
+    return _dumps(data)
 
 
-def decode_job(text: str) -> Job:
-    """The job stored as ``text`` by ``encode_job``."""
-    return job_from_dict(_loads(text))
+# -- reading ----------------------------------------------------------------------------------
+
+
+class _Definition:
+    """A decoded definition: the static fields of ``Job`` and the steps' specs."""
+
+    __slots__ = ("build_type", "name", "params", "segment", "specs", "submitter", "text")
+
+    def __init__(self, text: str) -> None:
+        data = _loads(text)
+        self.text = text
+        self.name: str = data["name"]
+        self.build_type: str = data["build_type"]
+        self.segment = segment_from_dict(data["segment"])
+        self.submitter: str = data["submitter"]
+        self.params: Mapping[str, str] = dict(data.get("params", {}))
+        self.specs = tuple(_spec_from_dict(s) for s in data["steps"])
+
+
+def decode_job(summary: Sequence[Any], definition: str, steps: Sequence[Sequence[Any]]) -> Job:
+    """The job of its ``jobs`` row (``summary_row``'s columns), definition and step rows."""
+    (job_id, project, cube, _key, state, priority, create_time, last_modified, version,
+     start_time, end_time, interrupt_time, build_instance) = summary  # fmt: skip
+    fixed = _definition(job_id, definition)
+    specs = fixed.specs
+    if len(steps) != len(specs):
+        raise ValueError(f"job {job_id!r}: {len(steps)} step rows for {len(specs)} steps")
+    return Job(
+        id=job_id,
+        name=fixed.name,
+        project=project,
+        cube=cube,
+        build_type=fixed.build_type,
+        segment=fixed.segment,
+        submitter=fixed.submitter,
+        priority=priority,
+        steps=tuple(_step(job_id, row, specs) for row in steps),
+        state=_STATES[state],
+        create_time=create_time,
+        last_modified=last_modified,
+        start_time=start_time,
+        end_time=end_time,
+        interrupt_time=interrupt_time,
+        build_instance=build_instance,
+        version=version,
+        params=fixed.params,
+    )
+
+
+def _definition(job_id: str, text: str) -> _Definition:
+    """The decoded definition, cached per job (checked against the text: ids can be reused)."""
+    known = _DEFINITIONS.get(job_id)
+    if known is not None and known.text == text:
+        return known
+    known = _Definition(text)
+    if len(_DEFINITIONS) >= _DEFINITIONS_SIZE:
+        _DEFINITIONS.pop(next(iter(_DEFINITIONS)), None)  # oldest first: a cheap bounded cache
+    _DEFINITIONS[job_id] = known
+    return known
+
+
+def _step(job_id: str, row: Sequence[Any], specs: tuple[StepSpec, ...]) -> Step:
+    _job, sequence, state, start, end, wait, info, attempts, retries, reattach = row
+    return Step(
+        job_id=job_id,
+        sequence=sequence,
+        spec=specs[sequence],
+        state=_STATES[state],
+        start_time=start,
+        end_time=end,
+        wait_time=wait,
+        info=_loads(info) if info != _EMPTY else {},
+        attempts=attempts,
+        retries=retries,
+        reattach=bool(reattach),
+    )
+
+
+_DEFINITIONS: Final[dict[str, _Definition]] = {}
+_DEFINITIONS_SIZE: Final = 8192
+
+
+# -- the whole job as one document (the 0001 layout) ------------------------------------------
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:
-    """The job as JSON-ready data."""
-    data = _job_head(job)
-    data["steps"] = [_step_to_dict(s) for s in job.steps]
-    return data
-
-
-def _job_head(job: Job) -> dict[str, Any]:
-    """Everything of the job but its steps."""
+    """The job as one JSON-ready document: the row layout of schema 0001 (``jobs.data``), which
+    migration 0003 reads; the tests write stores of that layout with it."""
     data: dict[str, Any] = {
         "id": job.id,
         "name": job.name,
@@ -146,43 +191,12 @@ def _job_head(job: Job) -> dict[str, Any]:
     _put_set(data, "end_time", job.end_time)
     _put_set(data, "interrupt_time", job.interrupt_time)
     _put_set(data, "params", dict(job.params))
+    data["steps"] = [_step_to_dict(s) for s in job.steps]
     return data
-
-
-def job_from_dict(data: Mapping[str, Any]) -> Job:
-    """The job of ``job_to_dict``."""
-    job_id = data["id"]
-    return Job(
-        id=job_id,
-        name=data["name"],
-        project=data["project"],
-        cube=data["cube"],
-        build_type=data["build_type"],
-        segment=segment_from_dict(data["segment"]),
-        submitter=data["submitter"],
-        priority=data["priority"],
-        steps=tuple(_step_from_dict(job_id, i, s) for i, s in enumerate(data["steps"])),
-        state=_STATES[data["state"]],
-        create_time=data["create_time"],
-        last_modified=data["last_modified"],
-        start_time=data.get("start_time", 0),
-        end_time=data.get("end_time", 0),
-        interrupt_time=data.get("interrupt_time", 0),
-        build_instance=data["build_instance"],
-        version=data["version"],
-        params=dict(data.get("params", {})),
-    )
 
 
 def _step_to_dict(step: Step) -> dict[str, Any]:
-    data: dict[str, Any] = {"spec": _spec_to_dict(step.spec)}
-    data.update(_step_fields(step))
-    return data
-
-
-def _step_fields(step: Step) -> dict[str, Any]:
-    """A step's own fields, its spec left out."""
-    data: dict[str, Any] = {"state": step.state.value}
+    data: dict[str, Any] = {"spec": _spec_to_dict(step.spec), "state": step.state.value}
     _put_set(data, "start_time", step.start_time)
     _put_set(data, "end_time", step.end_time)
     _put_set(data, "wait_time", step.wait_time)
@@ -193,48 +207,7 @@ def _step_fields(step: Step) -> dict[str, Any]:
     return data
 
 
-def _encode_step(step: Step) -> str:
-    # the spec is shared by every version of the step: its text is cached on its own; the
-    # fields are formatted by hand, as _dumps(_step_fields(step)) would (unset ones left out)
-    parts = ['{"spec":', _SPEC_TEXTS.get(step.spec), ',"state":"', step.state.value, '"']
-    if step.start_time:
-        parts.append(f',"start_time":{step.start_time}')
-    if step.end_time:
-        parts.append(f',"end_time":{step.end_time}')
-    if step.wait_time:
-        parts.append(f',"wait_time":{step.wait_time}')
-    if step.info:
-        parts.append(',"info":{')
-        parts.append(",".join([f"{_string(k)}:{_string(v)}" for k, v in step.info.items()]))
-        parts.append("}")
-    if step.attempts:
-        parts.append(f',"attempts":{step.attempts}')
-    if step.retries:
-        parts.append(f',"retries":{step.retries}')
-    if step.reattach:
-        parts.append(',"reattach":true')
-    parts.append("}")
-    return "".join(parts)
-
-
-def _encode_spec(spec: StepSpec) -> str:
-    return _dumps(_spec_to_dict(spec))
-
-
-def _step_from_dict(job_id: str, sequence: int, data: Mapping[str, Any]) -> Step:
-    return Step(
-        job_id=job_id,
-        sequence=sequence,
-        spec=_spec_from_dict(data["spec"]),
-        state=_STATES[data["state"]],
-        start_time=data.get("start_time", 0),
-        end_time=data.get("end_time", 0),
-        wait_time=data.get("wait_time", 0),
-        info=dict(data.get("info", {})),
-        attempts=data.get("attempts", 0),
-        retries=data.get("retries", 0),
-        reattach=data.get("reattach", False),
-    )
+# -- specs ------------------------------------------------------------------------------------
 
 
 def _spec_to_dict(spec: StepSpec) -> dict[str, Any]:
@@ -254,23 +227,6 @@ def _spec_to_dict(spec: StepSpec) -> dict[str, Any]:
 
 
 def _spec_from_dict(data: Mapping[str, Any]) -> StepSpec:
-    """A spec, shared with earlier decodes of the same spec (records are frozen).
-
-    Specs with ``options`` are never shared: their map is a plain dict.
-    """
-    if "options" in data:
-        return _new_spec(data)
-    key = tuple(data.items())
-    spec = _DECODED_SPECS.get(key)
-    if spec is None:
-        spec = _new_spec(data)
-        if len(_DECODED_SPECS) >= _DECODED_SPECS_SIZE:
-            _DECODED_SPECS.pop(next(iter(_DECODED_SPECS)), None)
-        _DECODED_SPECS[key] = spec
-    return spec
-
-
-def _new_spec(data: Mapping[str, Any]) -> StepSpec:
     return StepSpec(
         name=data["name"],
         cmd_type=data["cmd_type"],
@@ -290,39 +246,6 @@ def _put_set(data: dict[str, Any], key: str, value: Any) -> None:
     if value is None or value is False or value == {} or (type(value) is int and value == 0):
         return
     data[key] = value
-
-
-class _TextCache(Generic[R]):
-    """JSON text of frozen records, keyed by identity, least recently used dropped first.
-
-    An entry holds its record, so the record's ``id()`` cannot be reused while it is cached.
-    """
-
-    def __init__(self, encode: Callable[[R], str], size: int) -> None:
-        self._encode = encode
-        self._size = size
-        self._entries: dict[int, tuple[R, str]] = {}
-
-    def get(self, record: R) -> str:
-        key = id(record)
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] is record:
-            return entry[1]  # a hit costs one look-up: first in, first out, no reordering
-        entry = (record, self._encode(record))
-        if key not in self._entries and len(self._entries) >= self._size:
-            self._entries.pop(next(iter(self._entries)), None)
-        self._entries[key] = entry
-        return entry[1]
-
-
-_STEP_TEXTS: Final = _TextCache(_encode_step, 8192)
-_SPEC_TEXTS: Final = _TextCache(_encode_spec, 1024)
-_DECODED_SPECS: Final[dict[tuple[tuple[str, Any], ...], StepSpec]] = {}
-_DECODED_SPECS_SIZE: Final = 4096
-_FIXED: Final[dict[str, tuple[Any, ...]]] = {}
-_JOB_STEPS: Final[dict[str, tuple[tuple[Step, ...], list[str]]]] = {}
-_JOB_STEPS_SIZE: Final = 4096
-_FIXED_SIZE: Final = 8192
 
 
 # -- segments ---------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A ``JobStore`` on SQLite (see ``db.py`` for connections, group commit and durability).
 
-A job is one row of ``jobs``: the whole record as JSON (``codec.py``) plus the columns that
-filters, ordering and the compare-and-set need. A step transition is one ``save_job`` = one
-guarded ``UPDATE`` of that row, committed together with whatever else is queued at the moment.
-Output and segment statements run only when the write carries some.
+Steps as rows (migration 0003, ``codec.py``): a job is its summary row in ``jobs``, its
+definition in ``job_definitions`` (written once, at submit) and a row per step in ``job_steps``.
+A step transition is one guarded ``UPDATE`` of the summary (the compare-and-set) and one small
+``UPDATE`` per step that changed (two at a step boundary), committed together with whatever
+else is queued at the moment. Output and segment statements run only when the write carries some.
 """
 
 from __future__ import annotations
@@ -18,39 +19,69 @@ from engine.core.jobs import Job, Segment
 from engine.core.states import State
 from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite
 from engine.store.rules import check_write, fold, prepare_output
-from engine.store.sqlite.codec import decode_job, decode_uuids, encode_job, encode_uuids
+from engine.store.sqlite.codec import (
+    SUMMARY_COLUMNS,
+    decode_job,
+    decode_uuids,
+    encode_definition,
+    encode_uuids,
+    step_row,
+    summary_row,
+)
 from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
 
 # -- statements -------------------------------------------------------------------------------
 
-INSERT_JOB: Final = """
-INSERT INTO jobs (id, project, cube, cube_key, state, priority, create_time, last_modified,
-                  version, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT_JOB: Final = f"""
+INSERT INTO jobs (id, project, cube, cube_key, {SUMMARY_COLUMNS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING
+"""
+INSERT_DEFINITION: Final = "INSERT INTO job_definitions (job_id, data) VALUES (?, ?)"
+INSERT_STEP: Final = """
+INSERT INTO job_steps (job_id, sequence, state, start_time, end_time, wait_time, info, attempts,
+                       retries, reattach)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # The compare-and-set: matches no row when another write got there first.
 UPDATE_JOB: Final = """
-UPDATE jobs SET state = ?, priority = ?, last_modified = ?, version = ?, data = ?
+UPDATE jobs SET state = ?, priority = ?, last_modified = ?, version = ?, start_time = ?,
+                end_time = ?, interrupt_time = ?, build_instance = ?
 WHERE id = ? AND version = ?
 """
-DELETE_JOB: Final = "DELETE FROM jobs WHERE id = ? AND version = ?"  # outputs cascade
+UPDATE_STEP: Final = """
+UPDATE job_steps SET state = ?, start_time = ?, end_time = ?, wait_time = ?, info = ?,
+                     attempts = ?, retries = ?, reattach = ?
+WHERE job_id = ? AND sequence = ?
+"""
+DELETE_JOB: Final = "DELETE FROM jobs WHERE id = ? AND version = ?"  # the rest cascades
 JOB_EXISTS: Final = "SELECT 1 FROM jobs WHERE id = ?"
-SELECT_JOB: Final = "SELECT data FROM jobs WHERE id = ?"
-# A page is chosen in the covering index (jobs_by_modified) before any `data` is read.
-SELECT_PAGE: Final = """
-SELECT jobs.data FROM (
-    SELECT id FROM jobs WHERE {where}
+_SELECT_SUMMARY: Final = f"SELECT jobs.id, project, cube, cube_key, {SUMMARY_COLUMNS}, def.data"
+SELECT_JOB: Final = f"""
+{_SELECT_SUMMARY} FROM jobs JOIN job_definitions AS def ON def.job_id = jobs.id WHERE jobs.id = ?
+"""
+SELECT_STEPS: Final = """
+SELECT job_id, sequence, state, start_time, end_time, wait_time, info, attempts, retries,
+       reattach
+FROM job_steps WHERE job_id IN ({marks}) ORDER BY job_id, sequence
+"""
+# A page is chosen in the covering index (jobs_by_modified) before any other column is read.
+SELECT_PAGE: Final = f"""
+{_SELECT_SUMMARY} FROM (
+    SELECT id FROM jobs WHERE {{where}}
     ORDER BY last_modified DESC, id DESC LIMIT ? OFFSET ?
 ) AS page
 JOIN jobs ON jobs.id = page.id
+JOIN job_definitions AS def ON def.job_id = page.id
 ORDER BY jobs.last_modified DESC, jobs.id DESC
 """
 COUNT_JOBS: Final = "SELECT count(*) FROM jobs WHERE {where}"
 COUNT_BY_STATE: Final = "SELECT state, count(*) FROM jobs GROUP BY state"
-SELECT_IN_STATES: Final = """
-SELECT data FROM jobs WHERE state IN ({marks}) ORDER BY create_time, id
+SELECT_IN_STATES: Final = f"""
+{_SELECT_SUMMARY} FROM jobs JOIN job_definitions AS def ON def.job_id = jobs.id
+WHERE state IN ({{marks}}) ORDER BY create_time, jobs.id
 """
+_STEP_IDS_PER_QUERY: Final = 500  # bound on host parameters of one SELECT_STEPS
 
 UPSERT_OUTPUT: Final = """
 INSERT INTO step_outputs (step_id, attempt, job_id, text) VALUES (?, ?, ?, ?)
@@ -103,25 +134,15 @@ class SqliteJobStore(SqliteStoreBase):
         expected = write.expected_version
         base = job.version if expected is None else expected  #: the version the CAS guards
         stored = job.evolve(version=base + 1)
-        data = encode_job(stored)
-        if expected is None:
-            first: tuple[str, tuple[Any, ...]] = (
-                INSERT_JOB,
-                (job.id, job.project, job.cube, fold(job.cube), job.state.value, job.priority,
-                 job.create_time, job.last_modified, stored.version, data),
-            )  # fmt: skip
-        else:
-            first = (
-                UPDATE_JOB,
-                (job.state.value, job.priority, job.last_modified, stored.version, data, job.id,
-                 expected),
-            )  # fmt: skip
-        extra = _extra_statements(write, self.max_output_bytes)
+        statements = _job_statements(write, stored)
+        statements += _extra_statements(write, self.max_output_bytes)
+        first_sql, first_row = statements[0][0], statements[0][1][0]
+        rest = statements[1:]
 
         def op(conn: sqlite3.Connection) -> Job:
-            if conn.execute(*first).rowcount != 1:
+            if conn.execute(first_sql, first_row).rowcount != 1:
                 raise ConcurrentModification(job.id, base)
-            for sql, rows in extra:
+            for sql, rows in rest:
                 conn.executemany(sql, rows)
             return stored
 
@@ -143,18 +164,17 @@ class SqliteJobStore(SqliteStoreBase):
 
     async def get_job(self, job_id: str) -> Job:
         """The stored job; ``JobNotFound`` when there is none."""
-        rows = list(await self._db.reader.execute_fetchall(SELECT_JOB, (job_id,)))
-        if not rows:
+        jobs = await self._read_jobs(SELECT_JOB, (job_id,))
+        if not jobs:
             raise JobNotFound(job_id)
-        return decode_job(rows[0][0])
+        return jobs[0]
 
     async def list_jobs(self, query: JobFilter) -> list[Job]:
         """Jobs matching ``query``, newest ``last_modified`` first (then by id, descending)."""
         where, params = _where(query)
         limit = _NO_LIMIT if query.limit is None else max(0, query.limit)
         sql = SELECT_PAGE.format(where=where)
-        rows = await self._db.reader.execute_fetchall(sql, (*params, limit, max(0, query.offset)))
-        return [decode_job(row[0]) for row in rows]
+        return await self._read_jobs(sql, (*params, limit, max(0, query.offset)))
 
     async def count_jobs(self, query: JobFilter) -> int:
         """How many jobs match ``query`` (paging ignored)."""
@@ -173,8 +193,7 @@ class SqliteJobStore(SqliteStoreBase):
             return []
         values = sorted(s.value for s in states)
         sql = SELECT_IN_STATES.format(marks=", ".join("?" * len(values)))
-        rows = await self._db.reader.execute_fetchall(sql, values)
-        return [decode_job(row[0]) for row in rows]
+        return await self._read_jobs(sql, values)
 
     async def read_output(self, step_id: str, attempt: int) -> str | None:
         """The stored output of one attempt, None when nothing was stored."""
@@ -194,10 +213,50 @@ class SqliteJobStore(SqliteStoreBase):
             for uuid, cube_, name, start, end, status, merged in rows
         ]
 
+    async def _read_jobs(self, sql: str, params: Sequence[Any]) -> list[Job]:
+        """The jobs whose summary and definition rows ``sql`` selects, with their steps."""
+        reader = self._db.reader
+        heads = list(await reader.execute_fetchall(sql, params))
+        steps: dict[str, list[Any]] = {row[0]: [] for row in heads}
+        ids = list(steps)
+        for at in range(0, len(ids), _STEP_IDS_PER_QUERY):
+            chunk = ids[at : at + _STEP_IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            for row in await reader.execute_fetchall(SELECT_STEPS.format(marks=marks), chunk):
+                steps[row[0]].append(row)
+        return [decode_job(head[:-1], head[-1], steps[head[0]]) for head in heads]
 
-def _extra_statements(write: JobWrite, max_bytes: int) -> list[tuple[str, list[tuple[Any, ...]]]]:
+
+Statements = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def _job_statements(write: JobWrite, stored: Job) -> Statements:
+    """The job's own statements, the guarded one first: a new job's rows, or its summary and
+    the steps that changed since ``write.base``."""
+    if write.expected_version is None:
+        return [
+            (INSERT_JOB, [summary_row(stored)]),
+            (INSERT_DEFINITION, [(stored.id, encode_definition(stored))]),
+            (INSERT_STEP, [step_row(s) for s in stored.steps]),
+        ]
+    j = stored
+    guarded = (j.state.value, j.priority, j.last_modified, j.version, j.start_time, j.end_time,
+               j.interrupt_time, j.build_instance, j.id, write.expected_version)  # fmt: skip
+    old = write.base.steps if write.base is not None else None
+    rows: list[tuple[Any, ...]] = []
+    for index, step in enumerate(stored.steps):
+        if old is None or old[index] is not step:
+            row = step_row(step)
+            rows.append((*row[2:], row[0], row[1]))
+    statements: Statements = [(UPDATE_JOB, [guarded])]
+    if rows:
+        statements.append((UPDATE_STEP, rows))
+    return statements
+
+
+def _extra_statements(write: JobWrite, max_bytes: int) -> Statements:
     """The statements after the job's own, in order; none for a bare step transition."""
-    extra: list[tuple[str, list[tuple[Any, ...]]]] = []
+    extra: Statements = []
     if write.clear_outputs:
         extra.append((DELETE_OUTPUTS, [(step_id,) for step_id in write.clear_outputs]))
     if write.outputs:
