@@ -57,14 +57,21 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def kjobs_serve(store: Path, workdir: Path, time_scale: float = 1000.0) -> Iterator[Server]:
-    """``kjobs serve --port 0`` on ``store``; stopped with SIGTERM (then SIGKILL) at the end."""
+def kjobs_serve(
+    store: Path,
+    workdir: Path,
+    time_scale: float = 1000.0,
+    settings: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """``kjobs serve --port 0`` on ``store`` (``settings``: extra ``KJOBS_*`` variables);
+    stopped with SIGTERM (then SIGKILL) at the end."""
     command = [
         sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port", "0",
         "--store", str(store), "--time-scale", str(time_scale),
     ]  # fmt: skip
     env = clean_env()
     env["KJOBS_WORKDIR"] = str(workdir)
+    env.update(settings or {})
     log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True

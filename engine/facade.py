@@ -106,7 +106,10 @@ class Engine:
                 version=settings.version,
                 on_change=self._streaming_changed,
             )
-        self._submit_lock = anyio.Lock()  # segment planning reads then writes: one at a time
+        self._submit_lock = anyio.Lock()  # segment planning: one at a time
+        #: NEW segments planned by submits whose write has not returned yet: the lock covers
+        #: planning only, so that concurrent submits share a group commit
+        self._planned: dict[str, Segment] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
 
@@ -176,9 +179,14 @@ class Engine:
         """Submit a BUILD, MERGE or REFRESH of ``cube`` over ``[start, end)`` (epoch ms)."""
         cube_def = self.catalog.cube(cube)
         job_id = self._new_id()
-        async with self._submit_lock:
+        async with self._submit_lock:  # planning sees the segments of submits still writing
             existing = await self.store.segments(cube_def.name)
+            planned = [s for s in self._planned.values() if s.cube == cube_def.name]
+            if planned:
+                existing = sorted([*existing, *planned], key=lambda s: (s.start, s.end, s.uuid))
             segment = plan_segment(self._new_id(), cube_def.name, build_type, start, end, existing)
+            self._planned[segment.uuid] = segment
+        try:
             workdir = str(self._workdir(job_id))
             specs = self.catalog.expand(
                 cube_def.name, build_type, job_id=job_id, segment=segment, workdir=workdir
@@ -199,6 +207,8 @@ class Engine:
                 params,
             )
             job = await self._writer.create(decision)
+        finally:
+            self._planned.pop(segment.uuid, None)
         log.info("kjobs.job.submitted", job_id=job.id, cube=cube, build_type=build_type)
         return job
 

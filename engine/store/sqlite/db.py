@@ -55,6 +55,7 @@ import aiosqlite
 
 from engine.core.errors import ConcurrentModification, NotFoundError
 from engine.logging import get_logger
+from engine.store.sqlite.checkpoint import Checkpointer
 from engine.store.sqlite.migrations import Migration, load_migrations, migrate
 
 T = TypeVar("T")
@@ -126,6 +127,10 @@ class SqliteDatabase:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._committed_batches = 0
+        self._checkpointer = Checkpointer(self._path)
+        #: a batch of one sync write commits on the loop thread (no thread hop) when a commit
+        #: cannot wait on the disk: NORMAL syncs the WAL at checkpoints only
+        self._inline = level == "NORMAL"
 
     @property
     def path(self) -> str:
@@ -190,6 +195,7 @@ class SqliteDatabase:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._writer_task = None
+            await self._checkpointer.close()
             await self._release()
             log.debug("kjobs.store.closed", path=self._path)
 
@@ -214,6 +220,7 @@ class SqliteDatabase:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint.py runs them, off commits
 
     async def _connect_reader(self) -> aiosqlite.Connection:
         reader = await aiosqlite.connect(self._path, isolation_level=None)
@@ -278,6 +285,7 @@ class SqliteDatabase:
                 if batch:
                     await self._run_batch(batch)
                     batch = []
+                    self._checkpointer.committed(idle=not self._queue)
                     self._wakeup.set()  # more may have come while the batch ran
                 elif self._closing:
                     return
@@ -293,7 +301,9 @@ class SqliteDatabase:
         if not live:
             return
         try:
-            outcomes = await self._transaction(live)
+            outcomes = self._run_inline(live)
+            if outcomes is None:
+                outcomes = await self._transaction(live)
         except _OpFailed as failed:
             _settle_error(failed.item, failed.error)
             others = [item for item in live if item is not failed.item]
@@ -322,6 +332,29 @@ class SqliteDatabase:
             _settle_error(item, exc)
         else:
             _settle_all(outcomes)
+
+    def _run_inline(self, batch: list[_Pending]) -> list[_Outcome] | None:
+        """A batch of sync writes run on the loop thread: a commit without the round trip
+        through the writer's thread and its fight for the GIL. None when it may not (an async
+        op, FULL durability) or when another connection holds the write lock: the loop must
+        never wait for a lock."""
+        raw = self._raw
+        if not self._inline or raw is None or not all(item.sync for item in batch):
+            return None
+        raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return None  # busy: the writer's thread waits for the lock instead
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        try:
+            outcomes = _run_sync(raw, batch, False, True)
+        except BaseException:
+            _rollback(raw)
+            raise
+        self._committed_batches += 1
+        return outcomes
 
     async def _transaction(self, batch: list[_Pending]) -> list[_Outcome]:
         """Run ``batch`` in one transaction; roll back and raise unless all of it commits."""

@@ -29,6 +29,7 @@ from engine.store.sqlite.codec import (
     summary_row,
 )
 from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
+from engine.store.sqlite.segments import SegmentCache
 
 # -- statements -------------------------------------------------------------------------------
 
@@ -123,6 +124,7 @@ class SqliteJobStore(SqliteStoreBase):
         if max_output_bytes <= 0:
             raise ValueError(f"max_output_bytes must be positive: {max_output_bytes}")
         self.max_output_bytes = max_output_bytes
+        self._segments = SegmentCache()
         super().__init__(target, synchronous=synchronous)
 
     # -- writes -------------------------------------------------------------------------------
@@ -146,7 +148,10 @@ class SqliteJobStore(SqliteStoreBase):
                 conn.executemany(sql, rows)
             return stored
 
-        return await self._db.write_sync(op)
+        stored = await self._db.write_sync(op)
+        if write.segments is not None:
+            self._segments.committed(write.segments)
+        return stored
 
     async def delete_job(self, job_id: str, expected_version: int) -> None:
         """Delete the job and its outputs (compare-and-set); ``JobNotFound`` if it is gone."""
@@ -206,7 +211,10 @@ class SqliteJobStore(SqliteStoreBase):
         return [int(row[0]) for row in rows]
 
     async def segments(self, cube: str) -> list[Segment]:
-        """The cube's segments, by range start (then end, then uuid)."""
+        """The cube's segments, by range start (then end, then uuid); kept in memory."""
+        return await self._segments.get(cube, self._load_segments)
+
+    async def _load_segments(self, cube: str) -> list[Segment]:
         rows = await self._db.reader.execute_fetchall(SELECT_SEGMENTS, (cube,))
         return [
             Segment(uuid, cube_, name, start, end, status, decode_uuids(merged))
