@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from bench import peers, report
+from bench import peers, profile, report
 from bench.common import machine
 from bench.run import FULL, QUICK, STAGES, run_all
 from engine.clock import monotonic
@@ -30,6 +30,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--peers", action="store_true", help="run ../shared/bench-peers beside kjobs")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a check, not figures)")
+    p.add_argument("--no-profile", action="store_true", help="no py-spy profile per figure")
     p.add_argument(
         "--only", default=None, help=f"comma-separated stages out of: {', '.join(STAGES)}"
     )
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.write_json(doc, sys.stdout)
         print(peers.table(doc), file=sys.stderr)
         return 0
+    profile.ENABLED["on"] = not args.no_profile
     results = run_all(QUICK if args.quick else FULL, args.only, progress)
     doc = report.document(results.figures, results.details, machine(), monotonic() - started)
     if args.quick:

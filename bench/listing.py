@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.common import noop_steps, percentile
+from bench.profile import sampled
 from bench.server import get_request, kjobs_serve, sequential
 from engine.clock import SystemClock, monotonic
 from engine.core import operations as ops
@@ -70,17 +71,17 @@ def _steps_for(state: State, job_id: str, steps: int, now: int) -> tuple[Step, .
 Rows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
-def build_jobs(count: int, steps: int = 10, seed: int = 6) -> Iterator[Rows]:
-    """``count`` jobs as (summary, definition, step) rows, ``CHUNK`` jobs at a time,
-    deterministic for a seed (times end now)."""
+def build_jobs(count: int, steps: int = 10, seed: int = 6, first: int = 0) -> Iterator[Rows]:
+    """``count`` jobs (numbered from ``first``) as (summary, definition, step) rows, ``CHUNK``
+    jobs at a time, deterministic for a seed (times end now)."""
     rng = random.Random(seed)
     now = SystemClock().now_ms()
     states = [state for state, _ in MIX]
     weights = [share for _, share in MIX]
     checked: set[State] = set()
-    for first in range(0, count, CHUNK):
+    for start in range(first, first + count, CHUNK):
         rows: Rows = ([], [], [])
-        for index in range(first, min(count, first + CHUNK)):
+        for index in range(start, min(first + count, start + CHUNK)):
             state = rng.choices(states, weights)[0]
             job = _job(index, state, rng, now, steps)
             rows[0].append(summary_row(job))
@@ -119,14 +120,15 @@ def _job(index: int, state: State, rng: random.Random, now: int, count: int) -> 
     )
 
 
-def fill(path: Path, count: int = 100_000) -> dict[str, Any]:
-    """Create the store at ``path`` and insert ``count`` jobs; seconds taken and file size."""
+def fill(path: Path, count: int = 100_000, first: int = 0) -> dict[str, Any]:
+    """Create the store at ``path`` (if needed) and insert ``count`` jobs, numbered from
+    ``first`` (so that a filled store can be grown); seconds taken and file size."""
     started = monotonic()
     asyncio.run(_create(path))
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        for jobs, definitions, steps in build_jobs(count):
+        for jobs, definitions, steps in build_jobs(count, seed=6 + first, first=first):
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(INSERT_JOB, jobs)
             conn.executemany(INSERT_DEFINITION, definitions)
@@ -136,7 +138,12 @@ def fill(path: Path, count: int = 100_000) -> dict[str, Any]:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
-    return {"jobs": count, "fill_s": monotonic() - started, "file_mb": path.stat().st_size / 2**20}
+    return {
+        "jobs": first + count,
+        "added": count,
+        "fill_s": monotonic() - started,
+        "file_mb": path.stat().st_size / 2**20,
+    }
 
 
 async def _create(path: Path) -> None:
@@ -152,7 +159,8 @@ def list_latency(store: Path, workdir: Path, rounds: int = 50) -> dict[str, Any]
             get_request(server.host, server.port, f"/kylin/api/jobs?{query}") for query in QUERIES
         ]
         asyncio.run(sequential(server.host, server.port, requests))  # warm-up: one of each
-        answers = asyncio.run(sequential(server.host, server.port, requests * rounds))
+        with sampled(server.pid) as profile:
+            answers = asyncio.run(sequential(server.host, server.port, requests * rounds))
     bad = [status for status, _ in answers if status != 200]
     if bad:
         raise RuntimeError(f"GET /jobs answered {bad[0]}")
@@ -167,4 +175,5 @@ def list_latency(store: Path, workdir: Path, rounds: int = 50) -> dict[str, Any]
         "requests": len(every),
         "via": "kjobs serve (HTTP, one client)",
         "queries": per_query,
+        "profile": profile,
     }

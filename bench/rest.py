@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.common import percentile
+from bench.profile import sampled
 from bench.server import AUTH, Connection, fetch, kjobs_serve
 from engine.clock import monotonic
 
@@ -42,9 +43,13 @@ def sample_builds(
 ) -> dict[str, Any]:
     """Submit ``builds`` sample builds from ``clients`` clients and run them all to their end."""
     settings = {"KJOBS_MAX_CONCURRENT_JOBS": str(concurrent_jobs)}
-    with kjobs_serve(workdir / "rest.sqlite", workdir, 1_000_000.0, settings) as server:
+    with (
+        kjobs_serve(workdir / "rest.sqlite", workdir, 1_000_000.0, settings) as server,
+        sampled(server.pid) as profile,
+    ):
         out = asyncio.run(_run(server.host, server.port, builds, clients))
     out.update(builds=builds, clients=clients, max_concurrent_jobs=concurrent_jobs)
+    out["profile"] = profile
     return out
 
 

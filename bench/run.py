@@ -17,8 +17,9 @@ from typing import Any, Final
 import anyio
 import structlog
 
-from bench import api, baseline, batch, listing, memory, shell, simulation, streaming
+from bench import api, baseline, batch, listing, memory, rest, shell, simulation, streaming
 from bench.common import rounded
+from bench.profile import sampled
 from engine.clock import monotonic
 
 log = structlog.get_logger("kjobs")
@@ -39,7 +40,10 @@ class Sizes:
     api_clients: int = 50
     api_seconds: float = 5.0
     stored_jobs: int = 100_000
+    stored_jobs_large: int = 1_000_000  #: the store grown to this many for the ``_1m`` keys
     list_rounds: int = 50
+    rest_builds: int = 1000
+    rest_clients: int = 10
     streaming_jobs: int = 10_000
     sim_hours: float | None = None  #: None: the scenario's 24 hours
 
@@ -48,7 +52,8 @@ FULL: Final = Sizes()
 QUICK: Final = Sizes(
     jobs=100, steps=5, concurrency=20, latency_jobs=20, shell_jobs=4, shell_steps=3,
     cancel_samples=1, grace_s=0.2, api_clients=4, api_seconds=0.5, stored_jobs=2_000,
-    list_rounds=3, streaming_jobs=200, sim_hours=0.25,
+    stored_jobs_large=4_000, list_rounds=3, rest_builds=20, rest_clients=4, streaming_jobs=200,
+    sim_hours=0.25,
 )  # fmt: skip
 
 Progress = Callable[[str], None]
@@ -102,7 +107,7 @@ def run_all(sizes: Sizes, only: frozenset[str] | None, progress: Progress) -> Re
 
 
 STAGES: Final = (
-    "baseline", "durable", "latency", "shell", "cancel", "api", "listing", "streaming",
+    "baseline", "durable", "latency", "shell", "cancel", "api", "rest", "listing", "streaming",
     "simulation",
 )  # fmt: skip
 
@@ -119,12 +124,18 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
         return {"baseline_steps_per_s": rounded(out["steps_per_s"], 0)}, out
 
     def run_durable() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = anyio.run(batch.durable_throughput, folder("durable"), s.jobs, s.steps, s.concurrency)
+        with sampled() as profile:
+            out = anyio.run(
+                batch.durable_throughput, folder("durable"), s.jobs, s.steps, s.concurrency
+            )
         out["durability"] = "WAL synchronous=NORMAL (the store's default)"
+        out["profile"] = profile
         return {"durable_steps_per_s": rounded(out["steps_per_s"], 0)}, out
 
     def run_latency() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = anyio.run(batch.step_latency, folder("latency"), s.latency_jobs, s.steps)
+        with sampled() as profile:
+            out = anyio.run(batch.step_latency, folder("latency"), s.latency_jobs, s.steps)
+        out["profile"] = profile
         figures = {
             "step_overhead_us_p50": rounded(out["step_overhead_us_p50"]),
             "step_overhead_us_p99": rounded(out["step_overhead_us_p99"]),
@@ -152,17 +163,33 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
         }
         return figures, out
 
+    def run_rest() -> tuple[dict[str, Any], dict[str, Any]]:
+        out = rest.sample_builds(folder("rest"), s.rest_builds, s.rest_clients)
+        figures = {
+            "rest_steps_per_s": rounded(out["steps_per_s"], 0),
+            "rest_submit_ms_p50": rounded(out["submit_ms_p50"], 2),
+            "rest_submit_ms_p99": rounded(out["submit_ms_p99"], 2),
+        }
+        return figures, out
+
     def run_listing() -> tuple[dict[str, Any], dict[str, Any]]:
         work = folder("listing")
         store = work / "jobs.sqlite"
         filled = listing.fill(store, s.stored_jobs)
         rss = memory.idle_engine_rss(store)
         listed = listing.list_latency(store, work, s.list_rounds)
+        grown = listing.fill(store, s.stored_jobs_large - s.stored_jobs, first=s.stored_jobs)
+        rss_large = memory.idle_engine_rss(store)
+        listed_large = listing.list_latency(store, work, s.list_rounds)
         figures = {
             "list_jobs_p99_ms_100k": rounded(listed["p99_ms"], 2),
             "rss_mb_100k_jobs": rounded(rss["rss_mb"], 1),
+            "list_jobs_p99_ms_1m": rounded(listed_large["p99_ms"], 2),
+            "rss_mb_1m_jobs": rounded(rss_large["rss_mb"], 1),
         }
-        return figures, {"store": filled, "rss": rss, "list": listed}
+        detail = {"store": filled, "rss": rss, "list": listed}
+        detail["large"] = {"store": grown, "rss": rss_large, "list": listed_large}
+        return figures, detail
 
     def run_streaming() -> tuple[dict[str, Any], dict[str, Any]]:
         work = folder("streaming")
@@ -175,7 +202,11 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
 
     def run_simulation() -> tuple[dict[str, Any], dict[str, Any]]:
         out = simulation.scenario_wall(folder("simulation"), hours=s.sim_hours)
-        return {"sim_24h_wall_s": rounded(out["wall_s"], 1)}, out
+        figures = {
+            "sim_24h_wall_s": rounded(out["wall_s"], 1),
+            "sim_events_per_s": rounded(out["events"] / out["wall_s"], 0),
+        }
+        return figures, out
 
     return [
         ("baseline", ("baseline_steps_per_s",), run_baseline),
@@ -185,7 +216,9 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
         ("shell", ("shell_steps_per_s",), run_shell),
         ("cancel", ("cancel_to_sigterm_ms", "cancel_to_group_dead_ms"), run_cancel),
         ("api", ("api_get_job_rps", "api_p99_ms"), run_api),
-        ("listing", ("list_jobs_p99_ms_100k", "rss_mb_100k_jobs"), run_listing),
+        ("rest", ("rest_steps_per_s", "rest_submit_ms_p50", "rest_submit_ms_p99"), run_rest),
+        ("listing", ("list_jobs_p99_ms_100k", "rss_mb_100k_jobs", "list_jobs_p99_ms_1m",
+                     "rss_mb_1m_jobs"), run_listing),
         ("streaming", ("streaming_list_p99_ms_10k",), run_streaming),
-        ("simulation", ("sim_24h_wall_s",), run_simulation),
+        ("simulation", ("sim_24h_wall_s", "sim_events_per_s"), run_simulation),
     ]  # fmt: skip

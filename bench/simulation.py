@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.common import REPO_ROOT
+from bench.profile import sampled
 from bench.server import clean_env
 from engine.clock import monotonic
 
@@ -57,15 +58,26 @@ def scenario_wall(
     if hours is not None:
         command.append(str(hours))
     started = monotonic()
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=clean_env(), timeout=TIMEOUT_S, check=False
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
     )
+    with sampled(child.pid) as profile:
+        try:
+            stdout, stderr = child.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            stdout, stderr = child.communicate()
     process_s = monotonic() - started
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
             result["process_s"] = process_s
             result["scenario"] = scenario.name
+            result["profile"] = profile
             return result
-    tail = "\n".join(done.stderr.strip().splitlines()[-10:])
-    raise RuntimeError(f"the simulation failed (exit {done.returncode}):\n{tail}")
+    tail = "\n".join(stderr.strip().splitlines()[-10:])
+    raise RuntimeError(f"the simulation failed (exit {child.returncode}):\n{tail}")
