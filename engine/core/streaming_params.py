@@ -184,24 +184,28 @@ def plan_merge(
     if fresh:
         newest = max(fresh, key=lambda s: s.end_offset)
         ready = [s for s in ready if s is not newest]
+    if not ready:
+        return ()
     need = max(2, threshold)
-    for layer in sorted({s.layer for s in ready}):
-        window: list[StreamingSegment] = []
-        total = 0  #: the window's size, kept as it changes rather than summed at each step
-        for seg in ready:
-            follows = bool(window) and window[-1].end_offset == seg.start_offset
-            if seg.layer != layer or (window and not follows):
-                window = []
-                total = 0
-            if seg.layer != layer:
-                continue
-            window.append(seg)
-            total += seg.size_bytes
-            while total > max_size_bytes:
-                total -= window.pop(0).size_bytes
-            if len(window) >= need:
-                return tuple(window)
-    return ()
+    lowest = min(s.layer for s in ready)
+    # One pass: a run of adjacent segments of one layer is broken by any other segment, so only
+    # one window is open at a time; the first full window of each layer is kept.
+    found: dict[int, tuple[StreamingSegment, ...]] = {}
+    window: list[StreamingSegment] = []
+    total = 0  #: the window's size, kept as it changes rather than summed at each step
+    for seg in ready:
+        if window and (seg.layer != window[-1].layer or window[-1].end_offset != seg.start_offset):
+            window = []
+            total = 0
+        window.append(seg)
+        total += seg.size_bytes
+        while total > max_size_bytes:
+            total -= window.pop(0).size_bytes
+        if len(window) >= need and seg.layer not in found:
+            found[seg.layer] = tuple(window)
+            if seg.layer == lowest:
+                break
+    return found[min(found)] if found else ()
 
 
 def merge_segments(
