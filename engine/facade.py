@@ -27,6 +27,7 @@ from typing import Self
 import anyio
 from anyio.abc import TaskGroup
 
+from engine.batch import cubes as cube_admin
 from engine.batch.output import NO_OUTPUT
 from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
@@ -251,6 +252,16 @@ class Engine:
     async def segments(self, cube: str) -> list[Segment]:
         """The cube's NEW and READY segments, by range start."""
         return await self.store.segments(self.catalog.cube(cube).name)
+
+    async def delete_segment(self, cube: str, name: str) -> list[Segment]:
+        """Delete the first or last segment of ``cube`` unless a job uses it; what is left."""
+        async with self._submit_lock:  # no build plans against these segments meanwhile
+            return await cube_admin.delete_segment(self.store, self.catalog.cube(cube).name, name)
+
+    async def purge(self, cube: str) -> list[Segment]:
+        """Delete every segment of ``cube`` unless one of its jobs is unfinished."""
+        async with self._submit_lock:
+            return await cube_admin.purge(self.store, self.catalog.cube(cube).name)
 
     async def list(self, query: JobFilter | None = None) -> list[Job]:
         """Jobs matching ``query``, newest change first."""

@@ -250,3 +250,34 @@ async def tables_and_columns(engine: EngineDep, project: str | None = None) -> J
     """The source tables of a project (every project when none is named)."""
     tables = engine.catalog.tables_of(_project_name(engine.catalog, project))
     return JSONResponse([table_view(t) for t in tables])
+
+
+# -- segment management (SPEC §6.1) ---------------------------------------------------------
+
+
+@router.delete(
+    "/cubes/{cubeName}/segs/{segmentName}",
+    response_model=schemas.CubeBody,
+    responses=error_responses(404, 409),
+    summary="Delete a segment",
+)
+async def delete_segment(engine: EngineDep, cubeName: str, segmentName: str) -> JSONResponse:
+    """Delete the cube's first or last segment (as Kylin allows); 409 while a job uses it.
+
+    Answers the cube without that segment.
+    """
+    cube = engine.catalog.cube(cubeName)
+    return JSONResponse(cube_view(cube, await engine.delete_segment(cube.name, segmentName)))
+
+
+@router.put(
+    "/cubes/{cubeName}/purge",
+    response_model=schemas.CubeBody,
+    responses=error_responses(404, 409),
+    summary="Purge a cube",
+)
+async def purge_cube(engine: EngineDep, cubeName: str) -> JSONResponse:
+    """Delete every segment of the cube; 409 while one of its jobs is unfinished
+    (PENDING, RUNNING, STOPPED or ERROR). Answers the cube with no segments."""
+    cube = engine.catalog.cube(cubeName)
+    return JSONResponse(cube_view(cube, await engine.purge(cube.name)))

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "engine.cli.run",
     "engine.cli.serve",
     "engine.cli.client",
+    "engine.cli.cubes",
     "engine.cli.streaming",
     "engine.cli.simulate",
 )

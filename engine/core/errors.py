@@ -7,6 +7,7 @@
     │   ├── JobNotFound            unknown job id
     │   ├── StepNotFound           unknown step id of a known job
     │   └── CatalogNotFound        unknown cube, model or project
+    │       └── SegmentNotFound    unknown segment of a cube
     ├── InvalidRequest (ValueError)   a bad parameter or body
     │   └── InvalidStreamingParameter  one Kylin answers with its own code (``error_code``)
     ├── ConfigError (ValueError)      a config file or value that cannot be used
@@ -138,15 +139,49 @@ class ModelBroken(NotAllowed):
 
 
 class SegmentsOverlap(NotAllowed):
-    """A build whose range overlaps a NEW or READY segment of the cube."""
+    """A build whose range overlaps a NEW or READY segment of the cube.
 
-    def __init__(self, cube: str, new_range: tuple[int, int], existing: str) -> None:
+    The message says what to do instead: build the free range after the cube's last segment
+    (``free_from``; None when the segments reach the end of time), REFRESH the segment, or
+    delete it.
+    """
+
+    def __init__(
+        self,
+        cube: str,
+        new_range: tuple[int, int],
+        existing: str,
+        existing_range: tuple[int, int] | None = None,
+        free_from: int | None = None,
+    ) -> None:
+        free = (
+            f"the free range starts at {free_from} (after the last segment)"
+            if free_from is not None
+            else "no range is free after the last segment"
+        )
+        refresh = (
+            f"REFRESH [{existing_range[0]}, {existing_range[1]}) rebuilds it"
+            if existing_range is not None
+            else "REFRESH rebuilds it"
+        )
         super().__init__(
             f"Segments overlap: cube '{cube}' already has segment {existing} overlapping "
-            f"[{new_range[0]}, {new_range[1]})"
+            f"[{new_range[0]}, {new_range[1]}); {free}; {refresh}; or delete it first "
+            f"(DELETE /kylin/api/cubes/{cube}/segs/{existing}, `kjobs purge {cube}` for all)"
         )
         self.cube = cube
         self.existing = existing
+        self.free_from = free_from
+
+
+class SegmentNotFound(CatalogNotFound):
+    """The cube has no segment of this name."""
+
+    def __init__(self, cube: str, name: str) -> None:
+        KjobsError.__init__(self, f"Cannot find segment '{name}' of cube '{cube}'")
+        self.kind = "segment"
+        self.name = name
+        self.cube = cube
 
 
 class ConcurrentModification(KjobsError):

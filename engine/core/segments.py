@@ -8,11 +8,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from engine.core.errors import InvalidRequest, NotAllowed, SegmentsOverlap
-from engine.core.jobs import FULL_BUILD_END, Segment, segment_name
+from engine.core.errors import InvalidRequest, NotAllowed, SegmentNotFound, SegmentsOverlap
+from engine.core.jobs import FULL_BUILD_END, Job, Segment, segment_name
+from engine.core.states import State
 
 BUILD_TYPES = ("BUILD", "MERGE", "REFRESH")
 LIVE = frozenset({"NEW", "READY"})
+#: a job in one of these may still build, merge or refresh its segments
+UNFINISHED = frozenset({State.READY, State.RUNNING, State.STOPPED, State.ERROR})
 
 
 def normalise_range(start: int, end: int) -> tuple[int, int]:
@@ -56,9 +59,12 @@ def _new(uuid: str, cube: str, rng: tuple[int, int], merged_from: tuple[str, ...
 
 
 def _plan_build(uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]) -> Segment:
-    for seg in existing:
-        if seg.status in LIVE and _overlaps(rng, seg):
-            raise SegmentsOverlap(cube, rng, seg.name)
+    live = [seg for seg in existing if seg.status in LIVE]
+    for seg in live:
+        if _overlaps(rng, seg):
+            last_end = max(s.end for s in live)
+            free_from = last_end if last_end < FULL_BUILD_END else None
+            raise SegmentsOverlap(cube, rng, seg.name, (seg.start, seg.end), free_from)
     return _new(uuid, cube, rng)
 
 
@@ -100,3 +106,47 @@ def land_segment(new: Segment, existing: Sequence[Segment]) -> list[Segment]:
     replaced = set(new.merged_from)
     kept = [s for s in existing if s.uuid not in replaced and s.uuid != new.uuid]
     return [*kept, Segment(new.uuid, new.cube, new.name, new.start, new.end, "READY")]
+
+
+# -- segment management (SPEC §6.1) -------------------------------------------------------------
+
+
+def _user_of(segment: Segment, jobs: Sequence[Job]) -> Job | None:
+    """An unfinished job that builds ``segment`` or replaces it (merge, refresh)."""
+    for job in jobs:
+        uses = job.segment.uuid == segment.uuid or segment.uuid in job.segment.merged_from
+        if job.state in UNFINISHED and uses:
+            return job
+    return None
+
+
+def plan_delete(cube: str, name: str, segments: Sequence[Segment], jobs: Sequence[Job]) -> Segment:
+    """The segment ``name`` if it may go: the first or the last by range (Kylin's rule, so
+    that no hole opens between segments), and no unfinished job of ``jobs`` uses it."""
+    ordered = sorted(segments, key=lambda s: (s.start, s.end, s.uuid))
+    target = next((s for s in ordered if s.name == name), None)
+    if target is None:
+        raise SegmentNotFound(cube, name)
+    if target is not ordered[0] and target is not ordered[-1]:
+        raise NotAllowed(
+            f"Cube '{cube}': only the first ({ordered[0].name}) or the last "
+            f"({ordered[-1].name}) segment may be deleted, not {name}"
+        )
+    user = _user_of(target, jobs)
+    if user is not None:
+        raise NotAllowed(
+            f"Segment {name} of cube '{cube}' is used by job {user.id} "
+            f"({user.state.rest_name}): discard the job or let it finish first"
+        )
+    return target
+
+
+def plan_purge(cube: str, segments: Sequence[Segment], jobs: Sequence[Job]) -> tuple[Segment, ...]:
+    """Every segment of ``cube``, if none of its jobs is unfinished (``jobs``: the cube's)."""
+    busy = [job for job in jobs if job.state in UNFINISHED]
+    if busy:
+        raise NotAllowed(
+            f"Cube '{cube}' has {len(busy)} unfinished job(s) (job {busy[0].id} is "
+            f"{busy[0].state.rest_name}): discard them or let them finish before a purge"
+        )
+    return tuple(segments)

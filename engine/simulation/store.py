@@ -15,7 +15,7 @@ record: the event log of a simulation is made from them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from engine.clock.virtual import VirtualClock
@@ -134,6 +134,10 @@ class GuardedJobStore(_Guarded):
     async def segments(self, cube: str) -> list[Segment]:
         """The cube's segments."""
         return await self.guard.call(self.inner.segments, cube)
+
+    async def delete_segments(self, uuids: Sequence[str]) -> None:
+        """Delete segments."""
+        await self.guard.call(self.inner.delete_segments, uuids)
 
 
 class GuardedStreamingStore(_Guarded):

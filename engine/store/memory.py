@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 from engine.core.errors import ConcurrentModification, JobNotFound
 from engine.core.jobs import Job, Segment
@@ -116,6 +117,11 @@ class MemoryJobStore:
         """The cube's segments, by range start (then end, then uuid)."""
         found = [s for s in self._segments.values() if s.cube == cube]
         return sorted(found, key=lambda s: (s.start, s.end, s.uuid))
+
+    async def delete_segments(self, uuids: Sequence[str]) -> None:
+        """Delete these segments."""
+        for uuid in uuids:
+            self._segments.pop(uuid, None)
 
     def _matching(self, query: JobFilter) -> list[Job]:
         cube = fold(query.cube) if query.cube is not None else None

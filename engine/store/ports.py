@@ -133,6 +133,9 @@ class JobStore(Protocol):
     async def segments(self, cube: str) -> list[Segment]:
         """The cube's segments, by range start."""
 
+    async def delete_segments(self, uuids: Sequence[str]) -> None:
+        """Delete these segments (segment management; one already gone is skipped)."""
+
 
 # -- streaming jobs ---------------------------------------------------------------------------
 

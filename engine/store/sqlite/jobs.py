@@ -221,6 +221,15 @@ class SqliteJobStore(SqliteStoreBase):
             for uuid, cube_, name, start, end, status, merged in rows
         ]
 
+    async def delete_segments(self, uuids: Sequence[str]) -> None:
+        """Delete these segments, in one transaction."""
+        rows = [(uuid,) for uuid in uuids]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(DELETE_SEGMENT, rows)
+
+        await self._db.write_sync(op)
+
     async def _read_jobs(self, sql: str, params: Sequence[Any]) -> list[Job]:
         """The jobs whose summary and definition rows ``sql`` selects, with their steps."""
         reader = self._db.reader
