@@ -125,15 +125,12 @@ class JobWriter:
         self, old: Job, decision: ops.Decision, outputs: Sequence[OutputWrite]
     ) -> JobWrite:
         segments: SegmentChange | None = None
-        cleared: tuple[str, ...] = ()
         for effect in decision.effects:
             if isinstance(effect, ops.ApplyStepAction) and effect.action == "update_cube_info":
                 segments = await self._land_segment(old)
             elif isinstance(effect, ops.DropSegment):
                 segments = await self._drop_segment(old)
-            elif isinstance(effect, ops.ClearOutputs):
-                cleared = effect.step_ids
-        return JobWrite(decision.job, old.version, segments, tuple(outputs), cleared, base=old)
+        return JobWrite(decision.job, old.version, segments, tuple(outputs), base=old)
 
     async def _land_segment(self, job: Job) -> SegmentChange:
         existing = await self._store.segments(job.cube)

@@ -42,12 +42,6 @@ class RunStep:
     sequence: int
 
 
-@dataclass(frozen=True, slots=True)
-class ClearOutputs:
-    """Delete the stored outputs of these steps (rollback clears them)."""
-
-    step_ids: tuple[str, ...]
-
 
 @dataclass(frozen=True, slots=True)
 class ApplyStepAction:
@@ -71,7 +65,7 @@ class DeleteJob:
     job_id: str
 
 
-Effect = Schedule | Interrupt | RunStep | ClearOutputs | ApplyStepAction | DropSegment | DeleteJob
+Effect = Schedule | Interrupt | RunStep | ApplyStepAction | DropSegment | DeleteJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,20 +173,20 @@ def pause(job: Job, now: int) -> Decision:
 
 
 def rollback(job: Job, sequence: int, now: int) -> Decision:
-    """Steps with sequence >= ``sequence`` -> READY, info and output cleared.
+    """Steps with sequence >= ``sequence`` -> READY, info cleared, output "no output".
 
     A SUCCEED job becomes READY and runs again from there; ERROR/STOPPED jobs stay as they are
-    and need a resume. Steps are compared by sequence number, not by id strings.
+    and need a resume. Steps are compared by sequence number, not by id strings. Attempt
+    numbers are kept (SPEC §7: they grow over the job's whole life), so every earlier attempt's
+    output stays addressable and "fails on the first attempt" stays true after a rollback.
     """
     require(job, Operation.ROLLBACK)
     job.step(sequence)  # IndexError for an unknown step: the caller maps it to StepNotFound
     reset = [
-        _move_step(
-            s, State.READY, start_time=0, end_time=0, wait_time=0, info={}, attempts=0, retries=0
-        )
+        _move_step(s, State.READY, start_time=0, end_time=0, wait_time=0, info={}, retries=0)
         for s in job.steps[sequence:]
     ]
-    effects: list[Effect] = [ClearOutputs(tuple(s.id for s in job.steps[sequence:]))]
+    effects: list[Effect] = []
     new = _with_steps(job, reset).evolve(last_modified=now)
     if job.state is State.SUCCEED:
         new = _move_job(new, State.READY, now, **_reopen(job, now))

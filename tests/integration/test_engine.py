@@ -146,6 +146,32 @@ async def test_rollback_of_a_finished_job_reruns_from_that_step(make_engine: Eng
             await engine.rollback(job.id, f"{job.id}-99")
 
 
+async def test_attempts_grow_over_a_jobs_life_so_flaky_cube_keeps_its_word(
+    make_engine: EngineFactory,
+) -> None:
+    """SPEC §7: rollback and restart keep counting attempts; every attempt stays readable."""
+    async with make_engine() as engine:
+        job = await engine.submit_build("flaky_cube", "BUILD", 0, DAY)
+        failed = await engine.wait_for(job.id, ENDED, timeout=30)
+        flaky = failed.first_step_in(State.ERROR)
+        assert flaky is not None and flaky.attempts == 1
+
+        rolled = await engine.rollback(job.id, failed.steps[0].id)  # ERROR stays ERROR
+        assert rolled.step(flaky.sequence).attempts == 1
+        assert (await engine.step_output(job.id, flaky.id)).cmd_output == "no output"
+        await engine.resume(job.id)
+        done = await engine.wait_for(job.id, {State.SUCCEED, State.ERROR}, timeout=30)
+        assert done.state is State.SUCCEED  # attempt 2 of the flaky step: it succeeds
+        assert done.step(flaky.sequence).attempts == 2
+        assert [s.attempts for s in done.steps[: flaky.sequence]] == [2] * flaky.sequence
+        first = (await engine.step_output(job.id, flaky.id, attempt=1)).cmd_output
+        assert first is not None and "failed with state FAILED" in first
+
+        await engine.rollback(job.id, flaky.id)
+        again = await engine.wait_for(job.id, {State.SUCCEED, State.ERROR}, timeout=30)
+        assert again.state is State.SUCCEED and again.step(flaky.sequence).attempts == 3
+
+
 async def test_segments_overlap_and_bad_ranges(make_engine: EngineFactory) -> None:
     async with make_engine() as engine:
         await engine.submit_build("kylin_sales_cube", "BUILD", 0, DAY)

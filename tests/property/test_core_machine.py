@@ -159,8 +159,9 @@ class CoreMachine(RuleBasedStateMachine):
             return
         if self._operation(job_id, Operation.ROLLBACK, lambda j: ops.rollback(j, seq, self.now)):
             for step in self.store[job_id].steps[seq:]:
-                assert step.state is State.READY
-                assert step.info == {} and step.attempts == 0
+                assert step.state is State.READY and step.info == {}
+                # SPEC §7: attempt numbers grow over the job's whole life, never reset
+                assert step.attempts == job.step(step.sequence).attempts
 
     @rule(job_id=consumes(jobs))
     def drop(self, job_id: str) -> None:
