@@ -42,7 +42,6 @@ class RunStep:
     sequence: int
 
 
-
 @dataclass(frozen=True, slots=True)
 class ApplyStepAction:
     """A step with a metadata action (e.g. ``update_cube_info``) succeeded."""
