@@ -40,6 +40,7 @@ from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
+from engine.ops import JobEndHook, OpsService
 from engine.store import open_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
@@ -91,6 +92,10 @@ class Engine:
             self._workroot,
         )
         self._writer.handler = self.scheduler
+        #: notifications, job-end hooks, retention (SPEC §11); ``ops.stats`` counts them
+        self.ops = OpsService(
+            self.store, self.clock, settings.ops, self._writer, self._forget, seed=settings.seed
+        )
         self._streaming_store: StreamingStore | None = None
         #: Kylin 5 streaming jobs of the catalog's streaming models (None when turned off)
         self.streaming: StreamingService | None = None
@@ -129,6 +134,7 @@ class Engine:
             stack.push_async_callback(self._stop)
             await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
             await self._recover()
+            await self.ops.start(self._tg)
             if self.streaming is not None:
                 await self.streaming.start(self._tg)
         except BaseException:
@@ -315,6 +321,11 @@ class Engine:
                         return await self.get(job_id)
         raise JobNotFound(job_id)  # pragma: no cover - the stream never ends on its own
 
+    def on_job_end(self, hook: JobEndHook) -> Callable[[], None]:
+        """Call ``async hook(end)`` for every job that reaches FINISHED, ERROR or DISCARDED
+        (SPEC §11, the payload as ``end.payload()``); returns the function that unsubscribes."""
+        return self.ops.on_job_end(hook)
+
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
         """An async iterator of every event from now on, while the context is open."""
@@ -355,9 +366,13 @@ class Engine:
             except ConcurrentModification:
                 self._writer.forget(job.id)
                 continue
-            self._writer.forget(job.id)
-            self.scheduler.forget(job.id)
+            self._forget(job.id)
             return job
+
+    def _forget(self, job_id: str) -> None:
+        """The job was deleted (dropped or swept): out of the caches and the queue."""
+        self._writer.forget(job_id)
+        self.scheduler.forget(job_id)
 
     async def _operate(self, job_id: str, decide: Decide) -> Job:
         job = await self.get(job_id)

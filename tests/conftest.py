@@ -114,11 +114,19 @@ class ServerProcess:
 
 
 def start_server(
-    tmp_path: Path, store: Path, time_scale: float, extra: tuple[str, ...] = ()
+    tmp_path: Path,
+    store: Path,
+    time_scale: float,
+    extra: tuple[str, ...] = (),
+    settings: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """Start ``kjobs serve --port 0`` and wait (bounded) for its "serving on" line."""
+    """Start ``kjobs serve --port 0`` and wait (bounded) for its "serving on" line.
+
+    ``settings``: more ``KJOBS_*`` variables for the server (the test's own are not passed on).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("KJOBS_")}
     env["KJOBS_WORKDIR"] = str(tmp_path / "work")
+    env.update(settings or {})
     command = [sys.executable, "-m", "engine.cli", "serve", "--port", "0"]
     command += ["--store", str(store), "--time-scale", str(time_scale), *extra]
     stderr = (tmp_path / f"server-{time.monotonic_ns()}.err").open("w")

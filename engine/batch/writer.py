@@ -9,6 +9,7 @@ winner's state, usually as ``OperationNotAllowed``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -18,6 +19,7 @@ from engine.clock import Clock
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification
 from engine.core.jobs import Job, Step
+from engine.core.notifications import JobEnd, job_end
 from engine.core.segments import land_segment
 from engine.core.states import State
 from engine.events import EventBus
@@ -49,6 +51,10 @@ class JobWriter:
         self._clock = clock
         self._events = events
         self.handler: EffectHandler | None = None
+        #: write job-end notifications into the outbox (a notifier URL is configured)
+        self.outbox = False
+        #: told of every job end once its write is durable (``engine.ops``: hooks, sender)
+        self.on_job_end: Callable[[JobEnd], None] | None = None
         # Every write of a job passes here, and one engine owns its store (SQLite is
         # single-node), so the newest version of a recently written job is known without a read.
         self._recent: OrderedDict[str, Job] = OrderedDict()
@@ -92,6 +98,9 @@ class JobWriter:
         for _ in range(MAX_RACES):
             decision = decide(job)
             write = await self._write_for(job, decision, texts)
+            end = job_end(job, decision.job)
+            if end is not None and self.outbox:
+                write = dataclasses.replace(write, notification=end)
             try:
                 stored = await self._store.save_job(write)
             except ConcurrentModification:
@@ -100,6 +109,8 @@ class JobWriter:
             self._remember(stored)
             self._events.job_changed(job, stored, self._clock.now_ms())
             self._perform(stored, decision.effects)
+            if end is not None and self.on_job_end is not None:
+                self.on_job_end(end)
             return stored, decision.effects
         raise ConcurrentModification(job.id, job.version)
 

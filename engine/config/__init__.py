@@ -10,7 +10,7 @@ from engine.config.load import (
     load_config,
     settings_table,
 )
-from engine.config.settings import EngineSettings, StreamingSettings, User
+from engine.config.settings import EngineSettings, OpsSettings, StreamingSettings, User
 
 __all__ = [
     "BY_KEY",
@@ -19,6 +19,7 @@ __all__ = [
     "Config",
     "EngineSettings",
     "LogSettings",
+    "OpsSettings",
     "StreamingSettings",
     "User",
     "load_config",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from engine.config.settings import EngineSettings, StreamingSettings, User
+from engine.config.settings import EngineSettings, OpsSettings, StreamingSettings, User
 from engine.config.toml import (
     Check,
     Reader,
@@ -89,12 +89,25 @@ def _at_least(low: int) -> Check:
     return check
 
 
+def _between(low: int, high: int) -> Check:
+    def check(value: int) -> str | None:
+        return None if low <= value <= high else f"must be from {low} to {high}, got {value}"
+
+    return check
+
+
+def _http_url(value: str) -> str | None:
+    if not value or value.startswith(("http://", "https://")):
+        return None
+    return f"{value!r} is not an http:// or https:// URL (empty = no notifications)"
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One key of ``engine.toml``."""
 
     key: str  #: dotted TOML key
-    target: str  #: "engine", "streaming" or "logging": the dataclass it sets
+    target: str  #: "engine", "streaming", "ops" or "logging": the dataclass it sets
     field: str  #: the field of that dataclass
     kind: str  #: int, float, bool, str, strings, timeout, env, users
     check: Check | None = None
@@ -131,6 +144,18 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "int", positive, "KJOBS_STREAMING_JOB_RETRY_MAX_INTERVAL"),
     Setting("kjobs.streaming.merge-interval", "streaming", "merge_interval_s", "int", positive,
             "KJOBS_STREAMING_MERGE_INTERVAL"),
+    Setting("kylin.job.finished-notifier-url", "ops", "notifier_url", "str", _http_url,
+            "KJOBS_FINISHED_NOTIFIER_URL"),
+    Setting("kylin.job.notifier-max-retries", "ops", "notifier_max_retries", "int",
+            _between(0, 100), "KJOBS_NOTIFIER_MAX_RETRIES"),
+    Setting("kylin.job.notifier-retry-interval", "ops", "notifier_retry_interval_ms", "int",
+            positive, "KJOBS_NOTIFIER_RETRY_INTERVAL"),
+    Setting("kjobs.notifier.timeout", "ops", "notifier_timeout_s", "float", positive,
+            "KJOBS_NOTIFIER_TIMEOUT"),
+    Setting("kylin.job.retention-days", "ops", "retention_days", "int", non_negative,
+            "KJOBS_RETENTION_DAYS"),
+    Setting("kjobs.retention.sweep-interval", "ops", "sweep_interval_s", "int", positive,
+            "KJOBS_RETENTION_SWEEP_INTERVAL"),
     Setting("kjobs.time-scale", "engine", "time_scale", "float", positive, "KJOBS_TIME_SCALE"),
     Setting("kjobs.store", "engine", "store", "str", None, "KJOBS_STORE"),
     Setting("kjobs.node-id", "engine", "node_id", "str", None, "KJOBS_NODE_ID"),
@@ -307,7 +332,7 @@ def _users(file: str, key: str, value: Any) -> tuple[User, ...]:
 def _build(
     values: Mapping[str, Any], sources: Mapping[str, str], folder: Path
 ) -> tuple[EngineSettings, LogSettings]:
-    fields: dict[str, dict[str, Any]] = {"engine": {}, "streaming": {}, "logging": {}}
+    fields: dict[str, dict[str, Any]] = {"engine": {}, "streaming": {}, "ops": {}, "logging": {}}
     for key, value in values.items():
         setting = BY_KEY[key]
         fields[setting.target][setting.field] = value
@@ -321,7 +346,9 @@ def _build(
             f"must not be less than kylin.streaming.job-retry-interval "
             f"({streaming.job_retry_interval_s})",
         )
-    settings = EngineSettings(**fields["engine"], streaming=streaming, config_dir=folder)
+    settings = EngineSettings(
+        **fields["engine"], streaming=streaming, ops=OpsSettings(**fields["ops"]), config_dir=folder
+    )
     return settings, LogSettings(**fields["logging"])
 
 
@@ -330,6 +357,7 @@ def settings_table() -> list[dict[str, str]]:
     defaults = {
         "engine": EngineSettings(),
         "streaming": StreamingSettings(),
+        "ops": OpsSettings(),
         "logging": LogSettings(),
     }
     return [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.core.streaming_params import StreamingSettings
 
-__all__ = ["EngineSettings", "StreamingSettings", "User"]
+__all__ = ["EngineSettings", "OpsSettings", "StreamingSettings", "User"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,18 @@ class User:
     name: str
     password: str
     authorities: tuple[str, ...] = ("ROLE_ADMIN",)
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Notifications and retention (SPEC §11; ``engine.ops``)."""
+
+    notifier_url: str = ""  #: kylin.job.finished-notifier-url; empty = no notifications
+    notifier_max_retries: int = 5  #: kylin.job.notifier-max-retries: retries after the first try
+    notifier_retry_interval_ms: int = 1000  #: kylin.job.notifier-retry-interval: first backoff
+    notifier_timeout_s: float = 10.0  #: kjobs.notifier.timeout: one POST's limit
+    retention_days: int = 30  #: kylin.job.retention-days; 0 = keep forever
+    sweep_interval_s: int = 3600  #: kjobs.retention.sweep-interval
 
 
 @dataclass(frozen=True)
@@ -42,4 +54,5 @@ class EngineSettings:
     users: tuple[User, ...] = (User("ADMIN", "KYLIN"),)
     env: tuple[tuple[str, str], ...] = ()  #: kjobs.job.env: environment for real shell steps
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     config_dir: Path | None = None  #: where the settings came from (for messages)

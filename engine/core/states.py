@@ -274,3 +274,33 @@ STREAMING_TRANSITIONS: Final = _streaming_transitions()
 def can_stream_transition(old: StreamingStatus, new: StreamingStatus) -> bool:
     """Whether ``old -> new`` is a status change of SPEC §5 (staying put is not one)."""
     return (old, new) in STREAMING_TRANSITIONS
+
+
+# =============================================================================================
+# Operations (SPEC §11): job-end notifications and scheduled builds
+# =============================================================================================
+
+#: A job that moves into one of these states is notified (SPEC §11): FINISHED, ERROR and
+#: DISCARDED, including a discard of an ERROR or STOPPED job.
+JOB_END_STATES: Final = frozenset({State.SUCCEED, State.ERROR, State.DISCARDED})
+
+#: Ended jobs the retention sweep deletes; ERROR and STOPPED may still be resumed: they stay.
+SWEPT_STATES: Final = frozenset({State.SUCCEED, State.DISCARDED})
+
+#: A schedule's job that has not ended yet (``overlap = skip`` waits for it).
+ACTIVE_STATES: Final = frozenset({State.READY, State.RUNNING})
+
+
+class Overlap(StrEnum):
+    """What a schedule does at a slot while its last job has not ended."""
+
+    SKIP = "skip"  #: no run for that slot
+    QUEUE = "queue"  #: the slot waits and fires once the last job has ended
+
+
+class CatchUp(StrEnum):
+    """What a schedule does with the slots it missed while no engine ran."""
+
+    NONE = "none"  #: nothing: the next run is the next slot to come
+    LAST = "last"  #: one run over the whole missed range
+    ALL = "all"  #: one run per missed slot, in order

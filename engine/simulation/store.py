@@ -22,7 +22,14 @@ from engine.clock.virtual import VirtualClock
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
-from engine.store.ports import JobFilter, JobStore, JobWrite, StreamingStore, StreamingWrite
+from engine.store.ports import (
+    JobFilter,
+    JobStore,
+    JobWrite,
+    OutboxEntry,
+    StreamingStore,
+    StreamingWrite,
+)
 
 T = TypeVar("T")
 
@@ -138,6 +145,28 @@ class GuardedJobStore(_Guarded):
     async def delete_segments(self, uuids: Sequence[str]) -> None:
         """Delete segments."""
         await self.guard.call(self.inner.delete_segments, uuids)
+
+    async def claim_notifications(
+        self, now: int, lease_until: int, limit: int
+    ) -> list[OutboxEntry]:
+        """Claim due outbox entries."""
+        return await self.guard.call(self.inner.claim_notifications, now, lease_until, limit)
+
+    async def settle_notification(
+        self, event_id: str, attempts: int, next_attempt: int | None, error: str | None
+    ) -> None:
+        """Record an attempt's outcome."""
+        await self.guard.call(
+            self.inner.settle_notification, event_id, attempts, next_attempt, error
+        )
+
+    async def sweep_jobs(self, ended_before: int, limit: int) -> list[str]:
+        """One retention batch; the observer is told of every deleted job."""
+        gone = await self.guard.call(self.inner.sweep_jobs, ended_before, limit)
+        if self.observer is not None:
+            for job_id in gone:
+                self.observer.job_deleted(job_id)
+        return gone
 
 
 class GuardedStreamingStore(_Guarded):

@@ -8,14 +8,21 @@ simulations on a virtual clock deterministic (the store never leaves the loop).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from engine.core.errors import ConcurrentModification, JobNotFound
 from engine.core.jobs import Job, Segment
-from engine.core.states import State
+from engine.core.states import SWEPT_STATES, State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
-from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite, StreamingWrite
+from engine.store.ports import (
+    DEFAULT_MAX_OUTPUT_BYTES,
+    JobFilter,
+    JobWrite,
+    OutboxEntry,
+    StreamingWrite,
+)
 from engine.store.rules import check_write, fold, prepare_output
 
 
@@ -29,6 +36,8 @@ class MemoryJobStore:
         self._jobs: dict[str, Job] = {}
         self._outputs: dict[str, dict[int, str]] = {}  #: step id -> attempt -> text
         self._segments: dict[str, Segment] = {}  #: by uuid
+        #: by event id; ``next_attempt`` None = given up (kept for inspection, never due)
+        self._outbox: dict[str, tuple[OutboxEntry, int | None, str | None]] = {}
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -65,6 +74,12 @@ class MemoryJobStore:
                 self._segments[segment.uuid] = segment
             for uuid in write.segments.delete:
                 self._segments.pop(uuid, None)
+        end = write.notification
+        if end is not None and end.event_id not in self._outbox:
+            entry = OutboxEntry(
+                end.event_id, end.job_id, json.dumps(end.payload()), 0, end.end_time
+            )
+            self._outbox[end.event_id] = (entry, end.end_time, None)
         return stored
 
     async def delete_job(self, job_id: str, expected_version: int) -> None:
@@ -122,6 +137,49 @@ class MemoryJobStore:
         """Delete these segments."""
         for uuid in uuids:
             self._segments.pop(uuid, None)
+
+    async def claim_notifications(
+        self, now: int, lease_until: int, limit: int
+    ) -> list[OutboxEntry]:
+        """Due entries, earliest first, their next attempt moved to ``lease_until``."""
+        due = sorted(
+            (when, entry.event_id)
+            for entry, when, _ in self._outbox.values()
+            if when is not None and when <= now
+        )[: max(0, limit)]
+        claimed = []
+        for _, event_id in due:
+            entry, _, error = self._outbox[event_id]
+            entry = dataclasses.replace(entry, next_attempt=lease_until)
+            self._outbox[event_id] = (entry, lease_until, error)
+            claimed.append(entry)
+        return claimed
+
+    async def settle_notification(
+        self, event_id: str, attempts: int, next_attempt: int | None, error: str | None
+    ) -> None:
+        """Delivered (gone), to be retried, or given up."""
+        found = self._outbox.get(event_id)
+        if found is None:
+            return
+        if error is None:
+            del self._outbox[event_id]
+            return
+        entry = dataclasses.replace(found[0], attempts=attempts, next_attempt=next_attempt or 0)
+        self._outbox[event_id] = (entry, next_attempt, error)
+
+    async def sweep_jobs(self, ended_before: int, limit: int) -> list[str]:
+        """Delete the oldest swept-state jobs changed before ``ended_before``."""
+        old = sorted(
+            (job.last_modified, job.id)
+            for job in self._jobs.values()
+            if job.state in SWEPT_STATES and job.last_modified < ended_before
+        )[: max(0, limit)]
+        for _, job_id in old:
+            job = self._jobs.pop(job_id)
+            for step in job.steps:
+                self._outputs.pop(step.id, None)
+        return [job_id for _, job_id in old]
 
     def _matching(self, query: JobFilter) -> list[Job]:
         cube = fold(query.cube) if query.cube is not None else None

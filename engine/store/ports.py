@@ -10,8 +10,10 @@ run against each one):
   given job's version (``expected`` None = the job must not exist yet). The stored copy gets
   ``version + 1`` and is returned. A lost race raises ``ConcurrentModification`` and writes
   nothing of that call.
-- Everything passed to one ``save_job`` call (job, segment changes, outputs) is written
-  atomically: all of it or none.
+- Everything passed to one ``save_job`` call (job, segment changes, outputs, the job-end
+  notification for the outbox) is written atomically: all of it or none.
+- The outbox (``claim_notifications`` / ``settle_notification``) and the retention sweep
+  (``sweep_jobs``) serve ``engine.ops``; a sweep never touches segments.
 - Outputs are stored per ``(step_id, attempt)``; text longer than ``max_output_bytes`` keeps
   its tail, prefixed with a line that says how much was cut.
 - Reads see every write whose call has returned.
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.core.jobs import Job, Segment
+from engine.core.notifications import JobEnd
 from engine.core.states import State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
 
@@ -92,6 +95,19 @@ class JobWrite:
     #: that are the very same objects as in ``base`` are unchanged and a store may skip them;
     #: None: every step may have changed
     base: Job | None = None
+    #: the job ended: its notification goes into the outbox in the same transaction
+    notification: JobEnd | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A job-end notification waiting in the outbox (SPEC §11)."""
+
+    event_id: str
+    job_id: str
+    payload: str  #: the JSON body, as POSTed
+    attempts: int  #: delivery attempts made so far
+    next_attempt: int  #: epoch ms; a claim moves it to the claim's lease end
 
 
 class JobStore(Protocol):
@@ -135,6 +151,25 @@ class JobStore(Protocol):
 
     async def delete_segments(self, uuids: Sequence[str]) -> None:
         """Delete these segments (segment management; one already gone is skipped)."""
+
+    # -- operations (SPEC §11, engine/ops) ---------------------------------------------------
+
+    async def claim_notifications(
+        self, now: int, lease_until: int, limit: int
+    ) -> list[OutboxEntry]:
+        """Up to ``limit`` pending notifications due by ``now``, earliest first; each one's next
+        attempt moves to ``lease_until`` in the same write, so a second sender does not take it
+        and a crashed sender's claims come due again after the lease."""
+
+    async def settle_notification(
+        self, event_id: str, attempts: int, next_attempt: int | None, error: str | None
+    ) -> None:
+        """After an attempt: delivered (``error`` None: the entry goes), to be retried at
+        ``next_attempt``, or given up (``next_attempt`` None with an ``error``: kept, never due)."""
+
+    async def sweep_jobs(self, ended_before: int, limit: int) -> list[str]:
+        """Delete up to ``limit`` FINISHED or DISCARDED jobs last changed before ``ended_before``
+        (epoch ms) with their outputs, oldest first, in one short write; their ids."""
 
 
 # -- streaming jobs ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.config import BY_KEY, SETTINGS, SHIPPED_CONFIG_DIR, LogSettings, load_config
-from engine.config.settings import EngineSettings, StreamingSettings, User
+from engine.config.settings import EngineSettings, OpsSettings, StreamingSettings, User
 from engine.core.errors import ConfigError
 
 
@@ -84,7 +84,12 @@ def test_shipped_engine_toml_states_every_setting() -> None:
 
 
 def test_settings_table_names_real_fields_and_distinct_env_vars() -> None:
-    targets = {"engine": EngineSettings, "streaming": StreamingSettings, "logging": LogSettings}
+    targets = {
+        "engine": EngineSettings,
+        "streaming": StreamingSettings,
+        "ops": OpsSettings,
+        "logging": LogSettings,
+    }
     for setting in SETTINGS:
         names = {f.name for f in dataclasses.fields(targets[setting.target])}
         assert setting.field in names, setting.key

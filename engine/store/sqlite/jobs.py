@@ -29,6 +29,7 @@ from engine.store.sqlite.codec import (
     summary_row,
 )
 from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
+from engine.store.sqlite.ops import SqliteOps, outbox_statement
 from engine.store.sqlite.segments import SegmentCache
 
 # -- statements -------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ WHERE cube = ? ORDER BY range_start, range_end, uuid
 _NO_LIMIT: Final = -1  # SQLite: LIMIT -1 = no limit (an OFFSET needs a LIMIT)
 
 
-class SqliteJobStore(SqliteStoreBase):
+class SqliteJobStore(SqliteOps, SqliteStoreBase):
     """Batch jobs, step outputs and segments in a SQLite file."""
 
     def __init__(
@@ -287,6 +288,8 @@ def _extra_statements(write: JobWrite, max_bytes: int) -> Statements:
         extra.append((UPSERT_SEGMENT, [_segment_row(s) for s in change.upsert]))
     if change is not None and change.delete:
         extra.append((DELETE_SEGMENT, [(uuid,) for uuid in change.delete]))
+    if write.notification is not None:
+        extra.append(outbox_statement(write.notification))
     return extra
 
 
