@@ -42,6 +42,8 @@ TARGETS: Final = (
     Target("rss_mb_1m_jobs", "idle engine process, 1,000,000 jobs stored", "<=", 300, "MB"),
     Target("sim_24h_wall_s", "24 h scenario on the virtual clock", "<=", 20, "s"),
     Target("sim_events_per_s", "the same run: events recorded per second", bound=None),
+    Target("notifier_per_s", "job-end notifications POSTed to a loopback receiver", bound=None),
+    Target("sweep_100k_s", "retention sweep of 100,000 old jobs", "<=", None, "s"),
 )
 KEYS: Final = tuple(t.key for t in TARGETS)
 

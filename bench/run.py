@@ -17,7 +17,7 @@ from typing import Any, Final
 import anyio
 import structlog
 
-from bench import api, baseline, batch, listing, memory, rest, shell, simulation, streaming
+from bench import api, baseline, batch, listing, memory, ops, rest, shell, simulation, streaming
 from bench.common import rounded
 from bench.profile import sampled
 from engine.clock import monotonic
@@ -46,6 +46,8 @@ class Sizes:
     rest_clients: int = 10
     streaming_jobs: int = 10_000
     sim_hours: float | None = None  #: None: the scenario's 24 hours
+    notifications: int = 2_000
+    swept_jobs: int = 100_000
 
 
 FULL: Final = Sizes()
@@ -53,7 +55,8 @@ QUICK: Final = Sizes(
     jobs=100, steps=5, concurrency=20, latency_jobs=20, shell_jobs=4, shell_steps=3,
     cancel_samples=1, grace_s=0.2, api_clients=4, api_seconds=0.5, stored_jobs=2_000,
     stored_jobs_large=4_000, list_rounds=3, rest_builds=20, rest_clients=4, streaming_jobs=200,
-    sim_hours=0.25,
+    sim_hours=0.25, notifications=50,
+    swept_jobs=500,
 )  # fmt: skip
 
 Progress = Callable[[str], None]
@@ -108,7 +111,7 @@ def run_all(sizes: Sizes, only: frozenset[str] | None, progress: Progress) -> Re
 
 STAGES: Final = (
     "baseline", "durable", "latency", "shell", "cancel", "api", "rest", "listing", "streaming",
-    "simulation",
+    "simulation", "ops",
 )  # fmt: skip
 
 
@@ -208,6 +211,15 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
         }
         return figures, out
 
+    def run_ops() -> tuple[dict[str, Any], dict[str, Any]]:
+        sent = anyio.run(ops.notifier_throughput, folder("notifier"), s.notifications)
+        swept = anyio.run(ops.sweep_time, folder("sweep"), s.swept_jobs)
+        figures = {
+            "notifier_per_s": rounded(sent["per_s"], 0),
+            "sweep_100k_s": rounded(swept["wall_s"], 2),
+        }
+        return figures, {"notifier": sent, "sweep": swept}
+
     return [
         ("baseline", ("baseline_steps_per_s",), run_baseline),
         ("durable", ("durable_steps_per_s",), run_durable),
@@ -221,4 +233,5 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
                      "rss_mb_1m_jobs"), run_listing),
         ("streaming", ("streaming_list_p99_ms_10k",), run_streaming),
         ("simulation", ("sim_24h_wall_s", "sim_events_per_s"), run_simulation),
+        ("ops", ("notifier_per_s", "sweep_100k_s"), run_ops),
     ]  # fmt: skip

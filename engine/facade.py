@@ -94,8 +94,9 @@ class Engine:
         self._writer.handler = self.scheduler
         #: notifications, job-end hooks, retention (SPEC §11); ``ops.stats`` counts them
         self.ops = OpsService(
-            self.store, self.clock, settings.ops, self._writer, self._forget, seed=settings.seed
-        )
+            self.store, self.clock, settings.ops, self._writer, self._forget,
+            catalog=self.catalog, submit=self.submit_build, seed=settings.seed,
+        )  # fmt: skip
         self._streaming_store: StreamingStore | None = None
         #: Kylin 5 streaming jobs of the catalog's streaming models (None when turned off)
         self.streaming: StreamingService | None = None
@@ -182,10 +183,14 @@ class Engine:
         *,
         submitter: str = "ADMIN",
         priority_offset: int = 0,
+        job_id: str | None = None,
     ) -> Job:
-        """Submit a BUILD, MERGE or REFRESH of ``cube`` over ``[start, end)`` (epoch ms)."""
+        """Submit a BUILD, MERGE or REFRESH of ``cube`` over ``[start, end)`` (epoch ms).
+
+        ``job_id``: the id to use (schedules derive it from the slot); taken already, the
+        store's ``ConcurrentModification``."""
         cube_def = self.catalog.cube(cube)
-        job_id = self._new_id()
+        job_id = job_id or self._new_id()
         async with self._submit_lock:  # planning sees the segments of submits still writing
             existing = await self.store.segments(cube_def.name)
             planned = [s for s in self._planned.values() if s.cube == cube_def.name]

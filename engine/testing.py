@@ -137,6 +137,9 @@ class _Watcher:
     def job_deleted(self, job_id: str) -> None:
         self.jobs.pop(job_id, None)
 
+    def job_swept(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
+
 
 class SimEngine:
     """An entered engine on a virtual clock, with helpers to move time (see module doc)."""

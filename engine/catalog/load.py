@@ -32,6 +32,7 @@ from engine.catalog import (
     StreamingModel,
     Table,
 )
+from engine.catalog.schedules import read_schedules
 from engine.catalog.templates import Template, load_profiles, load_templates
 from engine.config.toml import Reader, non_empty, non_negative, one_of, read_toml
 from engine.core.cubing import stable_uuid
@@ -80,8 +81,9 @@ def read_catalog(
     cat = Catalog(projects=projects, tables=tables, models=models)
     cubes = _many(root, "cubes", lambda r: _cube(r, cat, profiles, templates), lambda c: c.name)
     streaming = _many(root, "streaming_models", lambda r: _streaming(r, cat), lambda m: m.alias)
+    schedules = read_schedules(root, [c.name for c in cubes])
     root.done()
-    return Catalog(projects, tables, models, cubes, streaming, profiles, templates)
+    return Catalog(projects, tables, models, cubes, streaming, profiles, templates, schedules)
 
 
 def _many(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from engine.catalog.schedules import ScheduleSpec
 from engine.catalog.templates import Template, TemplateStep, expand_template
 from engine.core import cubing
 from engine.core.errors import CatalogNotFound, InvalidRequest
@@ -217,6 +218,7 @@ class Catalog:
     streaming_models: tuple[StreamingModel, ...] = ()
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     templates: Mapping[str, Template] = field(default_factory=dict)
+    schedules: tuple[ScheduleSpec, ...] = ()  #: ``[[schedules]]`` (SPEC §11)
     _by_name: Mapping[str, Mapping[str, object]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "engine.cli.client",
     "engine.cli.cubes",
     "engine.cli.streaming",
+    "engine.cli.schedules",
     "engine.cli.simulate",
 )
 

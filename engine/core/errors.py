@@ -8,6 +8,7 @@
     │   ├── StepNotFound           unknown step id of a known job
     │   └── CatalogNotFound        unknown cube, model or project
     │       └── SegmentNotFound    unknown segment of a cube
+    │       └── ScheduleNotFound   unknown schedule name
     ├── InvalidRequest (ValueError)   a bad parameter or body
     │   └── InvalidStreamingParameter  one Kylin answers with its own code (``error_code``)
     ├── ConfigError (ValueError)      a config file or value that cannot be used
@@ -16,7 +17,8 @@
     │   ├── IllegalTransition          a state change outside the table of SPEC §1
     │   ├── StreamingActionNotAllowed  streaming: e.g. START of a started job
     │   ├── ModelBroken                streaming: START of a broken model
-    │   └── SegmentsOverlap            a build whose range overlaps a NEW or READY segment
+    │   ├── SegmentsOverlap            a build whose range overlaps a NEW or READY segment
+    │   └── ScheduleExists             a new schedule whose name is taken
     ├── ConcurrentModification        a write lost the race on a job's version (store level)
     └── StepFailure                    raised by executors: a step failed (kind = retry class)
 """
@@ -58,6 +60,13 @@ class CatalogNotFound(NotFoundError):
         super().__init__(f"Cannot find {kind} '{name}'")
         self.kind = kind
         self.name = name
+
+
+class ScheduleNotFound(CatalogNotFound):
+    """No schedule has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("schedule", name)
 
 
 class InvalidRequest(KjobsError, ValueError):
@@ -182,6 +191,14 @@ class SegmentNotFound(CatalogNotFound):
         self.kind = "segment"
         self.name = name
         self.cube = cube
+
+
+class ScheduleExists(NotAllowed):
+    """A schedule of this name exists already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A schedule named '{name}' already exists")
+        self.name = name
 
 
 class ConcurrentModification(KjobsError):

@@ -1,8 +1,8 @@
 """Operations around the job engine (SPEC §11): job-end notifications (an outbox and its HTTP
 sender, plus the library's ``on_job_end`` hook), scheduled builds, and the retention sweep.
 
-``OpsService`` is what the ``Engine`` owns: it wires the writer's job-end signal to the hooks
-and the sender, and starts the long-lived tasks in the engine's task group.
+``OpsService`` is what the ``Engine`` owns: it wires the writer's job-end signal to the hooks,
+the sender and the schedules, and starts the long-lived tasks in the engine's task group.
 """
 
 from __future__ import annotations
@@ -15,16 +15,26 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from engine.batch.writer import JobWriter
+from engine.catalog import Catalog
 from engine.clock import Clock
 from engine.config.settings import OpsSettings
 from engine.core.notifications import JobEnd
 from engine.logging import get_logger
 from engine.ops.notifier import Notifier
 from engine.ops.retention import RetentionSweep
+from engine.ops.schedules import ScheduleService, Submit
 from engine.ops.stats import OpsStats
 from engine.store.ports import JobStore
 
-__all__ = ["JobEnd", "JobEndHook", "Notifier", "OpsService", "OpsStats", "RetentionSweep"]
+__all__ = [
+    "JobEnd",
+    "JobEndHook",
+    "Notifier",
+    "OpsService",
+    "OpsStats",
+    "RetentionSweep",
+    "ScheduleService",
+]
 
 log = get_logger()
 
@@ -43,6 +53,8 @@ class OpsService:
         writer: JobWriter,
         forget: Callable[[str], None],
         *,
+        catalog: Catalog,
+        submit: Submit,
         seed: int = 0,
     ) -> None:
         self.settings = settings
@@ -55,6 +67,9 @@ class OpsService:
             self.notifier = Notifier(store, clock, settings, self.stats, seed=seed)
             writer.outbox = True
         self.retention = RetentionSweep(store, clock, settings, self.stats, forget)
+        #: scheduled builds: create / list / pause / resume / delete
+        self.schedules = ScheduleService(store, clock, catalog, self.stats, submit)
+        self._catalog = catalog
         writer.on_job_end = self._job_ended
 
     def on_job_end(self, hook: JobEndHook) -> Callable[[], None]:
@@ -64,15 +79,18 @@ class OpsService:
         return lambda: self._hooks.remove(hook) if hook in self._hooks else None
 
     async def start(self, tg: TaskGroup) -> None:
-        """Start the sender, the hook runner and the sweep in the engine's task group."""
+        """Start the sender, the hooks, the sweep and the schedules in the engine's task group."""
         self._send, self._receive = anyio.create_memory_object_stream[JobEnd](math.inf)
         await tg.start(self._run_hooks, name="kjobs.ops.hooks")
+        await self.schedules.declare(self._catalog.schedules)
+        await tg.start(self.schedules.run, name="kjobs.ops.schedules")
         if self.notifier is not None:
             await tg.start(self.notifier.run, name="kjobs.ops.notifier")
         if self.retention.enabled:
             await tg.start(self.retention.run, name="kjobs.ops.retention")
 
     def _job_ended(self, end: JobEnd) -> None:
+        self.schedules.wake()  # a schedule with overlap = queue may wait for this job
         if self.notifier is not None:
             self.notifier.wake()
         if self._hooks and self._send is not None:

@@ -42,6 +42,7 @@ from typing import IO, Any
 
 from engine.clock.virtual import format_iso
 from engine.core.jobs import Family, Job, Step
+from engine.core.schedules import SCHEDULE_SUBMITTER
 from engine.core.states import State
 from engine.core.streaming import StreamingJob
 from engine.store.ports import StreamingWrite
@@ -119,6 +120,7 @@ class Recorder:
         old = self._jobs.get(job.id)
         self._jobs[job.id] = job
         if old is None:
+            scheduled = job.submitter.startswith(SCHEDULE_SUBMITTER)
             self.log.add(
                 "job",
                 job=job.id,
@@ -127,7 +129,9 @@ class Recorder:
                 type=job.build_type,
                 segment=job.segment.name,
                 steps=[s.name for s in job.steps],
-            )
+                **({"schedule": job.submitter.removeprefix(SCHEDULE_SUBMITTER)} if scheduled
+                   else {}),
+            )  # fmt: skip
             self._tell(job, None)
             return
         for before, after in zip(old.steps, job.steps, strict=True):
@@ -163,6 +167,11 @@ class Recorder:
         """Log a drop."""
         self._jobs.pop(job_id, None)
         self.log.add("dropped", job=job_id)
+
+    def job_swept(self, job_id: str) -> None:
+        """Log a job the retention sweep deleted."""
+        self._jobs.pop(job_id, None)
+        self.log.add("swept", job=job_id)
 
     def _tell(self, job: Job, old: State | None) -> None:
         if self.on_job_state is not None and not self.log.closed:

@@ -65,7 +65,7 @@ def prepare(
     for action in scenario.actions:
         if action.cube is not None and not _matching_cubes(catalog, action.cube):
             raise ConfigError(scenario.file, f"{action.key}.cube", _no_cube(action.cube, catalog))
-    catalog = _with_failures(scenario, catalog)
+    catalog = _with_schedules(scenario, _with_failures(scenario, catalog))
     specs, started = _streaming(scenario, catalog)
     _check_streaming_actions(scenario, specs)
     return Plan(scenario, dataclasses.replace(config, catalog=catalog), run_seed, specs, started)
@@ -146,6 +146,25 @@ def _cube_steps(catalog: Catalog, cube: Cube) -> Iterator[tuple[TemplateStep, st
                 if name not in seen:
                     seen.add(name)
                     yield step, name
+
+
+def _with_schedules(scenario: Scenario, catalog: Catalog) -> Catalog:
+    """The scenario's ``[[schedules]]`` join the catalog's (their cubes must exist)."""
+    specs = []
+    for index, spec in enumerate(scenario.schedules):
+        try:
+            cube = catalog.cube(spec.cube)
+        except CatalogNotFound:
+            key = f"schedules[{index}].cube"
+            raise ConfigError(scenario.file, key, _no_cube(spec.cube, catalog)) from None
+        real = real_steps(catalog.template_for(cube.name, spec.build_type))
+        if real:
+            key = f"schedules[{index}].cube"
+            raise ConfigError(scenario.file, key, f"cube {cube.name} runs real commands")
+        specs.append(dataclasses.replace(spec, cube=cube.name))
+    if not specs:
+        return catalog
+    return dataclasses.replace(catalog, schedules=(*catalog.schedules, *specs))
 
 
 def _with_failures(scenario: Scenario, catalog: Catalog) -> Catalog:

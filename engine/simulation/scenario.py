@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from engine.catalog.schedules import ScheduleSpec, read_schedules
 from engine.clock.virtual import DEFAULT_START_MS, parse_iso
 from engine.config.toml import Reader, non_empty, non_negative, one_of, positive, read_toml
 from engine.core.segments import BUILD_TYPES
@@ -113,6 +114,7 @@ class Scenario:
     actions: tuple[Action, ...] = ()
     operator: Operator = field(default_factory=Operator)
     streaming: tuple[StreamingRun, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()  #: ``[[schedules]]`` as in catalog.toml
 
     @property
     def end_ms(self) -> int:
@@ -208,6 +210,7 @@ def load_scenario(path: Path | str) -> Scenario:
         actions=tuple(sorted((_action(r) for r in root.tables("actions")), key=_when)),
         operator=_operator(root.table("operator")),
         streaming=tuple(_streaming(r) for r in root.tables("streaming")),
+        schedules=read_schedules(root, None),
     )
     root.done()
     return scenario

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from engine.clock.virtual import VirtualClock
 from engine.core.jobs import Job, Segment
+from engine.core.schedules import Schedule
 from engine.core.states import State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
 from engine.store.ports import (
@@ -42,6 +43,9 @@ class JobObserver(Protocol):
 
     def job_deleted(self, job_id: str) -> None:
         """The job was dropped."""
+
+    def job_swept(self, job_id: str) -> None:
+        """The retention sweep deleted the job."""
 
 
 class StreamingObserver(Protocol):
@@ -165,8 +169,24 @@ class GuardedJobStore(_Guarded):
         gone = await self.guard.call(self.inner.sweep_jobs, ended_before, limit)
         if self.observer is not None:
             for job_id in gone:
-                self.observer.job_deleted(job_id)
+                self.observer.job_swept(job_id)
         return gone
+
+    async def save_schedule(self, schedule: Schedule, expected_version: int | None) -> Schedule:
+        """Store a schedule (compare-and-set)."""
+        return await self.guard.call(self.inner.save_schedule, schedule, expected_version)
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """The stored schedule."""
+        return await self.guard.call(self.inner.get_schedule, name)
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule."""
+        return await self.guard.call(self.inner.list_schedules)
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete a schedule."""
+        await self.guard.call(self.inner.delete_schedule, name)
 
 
 class GuardedStreamingStore(_Guarded):

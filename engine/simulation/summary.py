@@ -42,6 +42,8 @@ class SummaryBuilder:
         self._running: dict[tuple[str, int], int] = {}  #: (job, step) -> RUNNING since
         self._durations: dict[str, list[int]] = {}  #: step name -> ms of SUCCEED runs
         self._mr_wait_ms = 0
+        self._scheduled = 0  #: jobs created by schedules
+        self._swept = 0  #: jobs deleted by the retention sweep
         self._streaming: dict[str, str] = {}  #: streaming job -> latest status
         self._stream = Counter[str]()
         self._max_latency_ms = 0
@@ -71,7 +73,13 @@ class SummaryBuilder:
         self._refused[r["action"]] += 1
 
     def _on_job(self, r: Record) -> None:
+        if r["job"] not in self._jobs and "schedule" in r:
+            self._scheduled += 1
         self._jobs[r["job"]] = r["state"]
+
+    def _on_swept(self, r: Record) -> None:
+        self._jobs.pop(r["job"], None)
+        self._swept += 1
 
     def _on_step(self, r: Record) -> None:
         key = (r["job"], r["step"])
@@ -122,6 +130,8 @@ class SummaryBuilder:
             "jobs": {
                 "submitted": self._actions["SUBMIT"] - self._refused["SUBMIT"],
                 "by_status": {st.value: by_status[st.value] for st in State if by_status[st.value]},
+                "scheduled": self._scheduled,
+                "swept": self._swept,
             },
             "retries": self._retries,
             "resumes": self._actions["RESUME"] - self._refused["RESUME"],
@@ -148,6 +158,16 @@ def _hms(seconds: float) -> str:
     return elapsed(round(seconds * 1000)).split(".")[0]
 
 
+def _ops_counts(jobs: dict[str, Any]) -> str:
+    """`` · N by schedules · M swept`` when a schedule or the retention sweep did anything."""
+    text = ""
+    if jobs.get("scheduled"):
+        text += f" · {jobs['scheduled']} by schedules"
+    if jobs.get("swept"):
+        text += f" · {jobs['swept']} swept by retention"
+    return text
+
+
 def format_table(summary: dict[str, Any], wall_s: float | None = None) -> str:
     """The summary as the text table ``kjobs simulate`` prints."""
     jobs, stream = summary["jobs"], summary["streaming"]
@@ -156,7 +176,7 @@ def format_table(summary: dict[str, Any], wall_s: float | None = None) -> str:
         f'Simulated "{summary.get("scenario", "?")}" (seed {summary.get("seed", "?")}) from '
         f"{summary.get('start', '?')} to {summary.get('end', '?')}{took}",
         "",
-        f"Batch jobs: {jobs['submitted']} submitted",
+        f"Batch jobs: {jobs['submitted']} submitted{_ops_counts(jobs)}",
     ]
     for state, n in jobs["by_status"].items():
         rest = REST_NAMES[State(state)]

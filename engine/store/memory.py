@@ -12,8 +12,9 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from engine.core.errors import ConcurrentModification, JobNotFound
+from engine.core.errors import ConcurrentModification, JobNotFound, ScheduleNotFound
 from engine.core.jobs import Job, Segment
+from engine.core.schedules import Schedule
 from engine.core.states import SWEPT_STATES, State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
 from engine.store.ports import (
@@ -38,6 +39,7 @@ class MemoryJobStore:
         self._segments: dict[str, Segment] = {}  #: by uuid
         #: by event id; ``next_attempt`` None = given up (kept for inspection, never due)
         self._outbox: dict[str, tuple[OutboxEntry, int | None, str | None]] = {}
+        self._schedules: dict[str, Schedule] = {}
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -180,6 +182,31 @@ class MemoryJobStore:
             for step in job.steps:
                 self._outputs.pop(step.id, None)
         return [job_id for _, job_id in old]
+
+    async def save_schedule(self, schedule: Schedule, expected_version: int | None) -> Schedule:
+        """Compare-and-set on the schedule's version."""
+        current = self._schedules.get(schedule.name)
+        if (None if current is None else current.version) != expected_version:
+            raise ConcurrentModification(schedule.name, expected_version or 0)
+        stored = schedule.evolve(version=(expected_version or 0) + 1)
+        self._schedules[schedule.name] = stored
+        return stored
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """The stored schedule."""
+        try:
+            return self._schedules[name]
+        except KeyError:
+            raise ScheduleNotFound(name) from None
+
+    async def list_schedules(self) -> list[Schedule]:
+        """By name."""
+        return [self._schedules[name] for name in sorted(self._schedules)]
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete it; its jobs stay."""
+        if self._schedules.pop(name, None) is None:
+            raise ScheduleNotFound(name)
 
     def _matching(self, query: JobFilter) -> list[Job]:
         cube = fold(query.cube) if query.cube is not None else None

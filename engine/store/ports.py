@@ -12,8 +12,9 @@ run against each one):
   nothing of that call.
 - Everything passed to one ``save_job`` call (job, segment changes, outputs, the job-end
   notification for the outbox) is written atomically: all of it or none.
-- The outbox (``claim_notifications`` / ``settle_notification``) and the retention sweep
-  (``sweep_jobs``) serve ``engine.ops``; a sweep never touches segments.
+- The outbox (``claim_notifications`` / ``settle_notification``), the retention sweep
+  (``sweep_jobs``) and the schedules (``*_schedule``, compare-and-set on their version) serve
+  ``engine.ops``; a sweep never touches segments.
 - Outputs are stored per ``(step_id, attempt)``; text longer than ``max_output_bytes`` keeps
   its tail, prefixed with a line that says how much was cut.
 - Reads see every write whose call has returned.
@@ -47,6 +48,7 @@ from typing import Protocol
 
 from engine.core.jobs import Job, Segment
 from engine.core.notifications import JobEnd
+from engine.core.schedules import Schedule
 from engine.core.states import State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
 
@@ -170,6 +172,19 @@ class JobStore(Protocol):
     async def sweep_jobs(self, ended_before: int, limit: int) -> list[str]:
         """Delete up to ``limit`` FINISHED or DISCARDED jobs last changed before ``ended_before``
         (epoch ms) with their outputs, oldest first, in one short write; their ids."""
+
+    async def save_schedule(self, schedule: Schedule, expected_version: int | None) -> Schedule:
+        """Compare-and-set on ``Schedule.version`` (None: the name must be free, else
+        ``ConcurrentModification``); the stored schedule has ``version + 1``."""
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """The stored schedule; ``ScheduleNotFound`` when there is none."""
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete the schedule (its jobs stay); ``ScheduleNotFound`` when there is none."""
 
 
 # -- streaming jobs ---------------------------------------------------------------------------

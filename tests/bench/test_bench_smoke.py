@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import api, baseline, batch, listing, memory, peers, report, rest, shell, simulation
+from bench import api, baseline, batch, listing, memory, ops, peers, report, rest, shell, simulation
 from bench import profile as bench_profile
 from bench import streaming as streaming_bench
 from bench.common import percentile
@@ -200,3 +200,11 @@ def test_quick_run_of_two_stages_gives_a_full_document() -> None:
     assert parsed["durable_steps_per_s"] > 0
     assert parsed["ratio_to_baseline"] is not None
     assert parsed["api_get_job_rps"] is None  # not run
+
+
+async def test_ops_figures_deliver_and_sweep_everything(tmp_path: Path) -> None:
+    sent = await ops.notifier_throughput(tmp_path, n=20)
+    assert sent["sent"] == 20 and sent["failed_attempts"] == 0
+    swept = await ops.sweep_time(tmp_path, n=30)
+    assert (swept["deleted"], swept["left"]) == (30, 0)
+    _numbers(sent, "per_s", "wall_s")

@@ -1,4 +1,4 @@
-"""The SQLite side of ``engine.ops``: the notification outbox and the retention sweep.
+"""The SQLite side of ``engine.ops``: the notification outbox, the retention sweep, schedules.
 
 A mixin of ``SqliteJobStore`` (it shares the job store's database); ``outbox_statement`` is the
 insert that ``save_job`` adds to a write that ends a job.
@@ -6,12 +6,15 @@ insert that ``save_job`` adds to a write that ends a job.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from typing import Any, Final
 
+from engine.core.errors import ConcurrentModification, ScheduleNotFound
 from engine.core.notifications import JobEnd
-from engine.core.states import SWEPT_STATES
+from engine.core.schedules import Schedule
+from engine.core.states import SWEPT_STATES, CatchUp, Overlap
 from engine.store.ports import OutboxEntry
 from engine.store.sqlite.db import SqliteDatabase
 
@@ -44,6 +47,27 @@ DELETE FROM jobs WHERE id IN (
 RETURNING id
 """
 _SWEPT: Final = tuple(sorted(s.value for s in SWEPT_STATES))
+
+INSERT_SCHEDULE: Final = """
+INSERT INTO schedules (name, version, data) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING
+"""
+UPDATE_SCHEDULE: Final = "UPDATE schedules SET version = ?, data = ? WHERE name = ? AND version = ?"
+SELECT_SCHEDULE: Final = "SELECT data FROM schedules WHERE name = ?"
+SELECT_SCHEDULES: Final = "SELECT data FROM schedules ORDER BY name"
+DELETE_SCHEDULE: Final = "DELETE FROM schedules WHERE name = ?"
+
+
+def encode_schedule(schedule: Schedule) -> str:
+    """The stored JSON of a schedule."""
+    return json.dumps(dataclasses.asdict(schedule), separators=(",", ":"))
+
+
+def decode_schedule(data: str) -> Schedule:
+    """The schedule of its stored JSON."""
+    fields = json.loads(data)
+    fields["overlap"] = Overlap(fields["overlap"])
+    fields["catch_up"] = CatchUp(fields["catch_up"])
+    return Schedule(**fields)
 
 
 def outbox_statement(end: JobEnd) -> tuple[str, list[tuple[Any, ...]]]:
@@ -91,3 +115,42 @@ class SqliteOps:
             return [str(row[0]) for row in rows]
 
         return await self._db.write_sync(op)
+
+    async def save_schedule(self, schedule: Schedule, expected_version: int | None) -> Schedule:
+        """Insert (``expected_version`` None) or compare-and-set update."""
+        stored = schedule.evolve(version=(expected_version or 0) + 1)
+        data = encode_schedule(stored)
+
+        def op(conn: sqlite3.Connection) -> Schedule:
+            if expected_version is None:
+                cursor = conn.execute(INSERT_SCHEDULE, (stored.name, stored.version, data))
+            else:
+                cursor = conn.execute(
+                    UPDATE_SCHEDULE, (stored.version, data, stored.name, expected_version)
+                )
+            if cursor.rowcount != 1:
+                raise ConcurrentModification(schedule.name, expected_version or 0)
+            return stored
+
+        return await self._db.write_sync(op)
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """The stored schedule; ``ScheduleNotFound`` when there is none."""
+        rows = list(await self._db.reader.execute_fetchall(SELECT_SCHEDULE, (name,)))
+        if not rows:
+            raise ScheduleNotFound(name)
+        return decode_schedule(rows[0][0])
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+        rows = await self._db.reader.execute_fetchall(SELECT_SCHEDULES)
+        return [decode_schedule(row[0]) for row in rows]
+
+    async def delete_schedule(self, name: str) -> None:
+        """Delete the schedule; ``ScheduleNotFound`` when there is none."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute(DELETE_SCHEDULE, (name,)).rowcount != 1:
+                raise ScheduleNotFound(name)
+
+        await self._db.write_sync(op)
