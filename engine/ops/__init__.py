@@ -90,7 +90,7 @@ class OpsService:
             await tg.start(self.retention.run, name="kjobs.ops.retention")
 
     def _job_ended(self, end: JobEnd) -> None:
-        self.schedules.wake()  # a schedule with overlap = queue may wait for this job
+        self.schedules.job_ended()  # a schedule with overlap = queue may wait for this job
         if self.notifier is not None:
             self.notifier.wake()
         if self._hooks and self._send is not None:

@@ -57,6 +57,8 @@ class ScheduleService:
         self._stats = stats
         self._submit = submit
         self._wake = anyio.Event()
+        self._waiting = False  #: a schedule (overlap queue) waits for its last job to end
+        self._ends = 0  #: jobs ended so far (one ending during a look must not be missed)
 
     # -- management ---------------------------------------------------------------------------
 
@@ -158,8 +160,14 @@ class ScheduleService:
     # -- firing -------------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Something changed (a schedule, or a job ended): look at the schedules again."""
+        """A schedule changed: look at the schedules again."""
         self._wake.set()
+
+    def job_ended(self) -> None:
+        """A job ended: look again if a queued slot waits for one (else nothing to do)."""
+        self._ends += 1
+        if self._waiting:
+            self._wake.set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Fire due slots until cancelled; the first look catches up after downtime."""
@@ -178,10 +186,13 @@ class ScheduleService:
     async def _look(self, catching_up: bool) -> int | None:
         """Fire what is due on every schedule; when the next one comes due (None: none)."""
         soonest: int | None = None
+        self._waiting, ends = False, self._ends
         for schedule in await self._store.list_schedules():
             when = await self._tick(schedule, catching_up)
             if when is not None and (soonest is None or when < soonest):
                 soonest = when
+        if self._waiting and self._ends != ends:
+            self._wake.set()  # the job a slot waits for may have ended while we looked
         return soonest
 
     async def _tick(self, schedule: Schedule, catching_up: bool) -> int | None:
@@ -191,6 +202,7 @@ class ScheduleService:
         if plan is None:
             return schedule.next_fire_time
         if plan.waiting:
+            self._waiting = True
             return None  # a job end wakes the loop
         last = schedule.last_job_id
         for run in plan.runs:
