@@ -6,7 +6,8 @@ attempt to the end of a lease: a second engine on the store leaves it alone, and
 dies mid-POST hands it back when the lease runs out), POSTs each one with a timeout, and then
 deletes it (2xx), schedules its retry (backoff doubling from ``notifier-retry-interval``, capped
 at 60 s, with jitter), or gives it up after ``notifier-max-retries`` retries. Entries left by an
-earlier run of the engine are due at once when it starts again.
+earlier run of the engine (waiting for a retry, or claimed by an engine that died) are due at
+once when it starts again: the first claim looks a whole backoff cap ahead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from anyio.abc import TaskStatus
 
 from engine.clock import Clock
 from engine.config.settings import OpsSettings
-from engine.core.notifications import retry_delay_ms
+from engine.core.notifications import MAX_BACKOFF_MS, retry_delay_ms
 from engine.logging import get_logger
 from engine.ops.stats import OpsStats
 from engine.store.ports import JobStore, OutboxEntry
@@ -70,11 +71,14 @@ class Notifier:
             anyio.create_task_group() as tg,
         ):
             task_status.started()
+            ahead = MAX_BACKOFF_MS  # at start: whatever an earlier run left waits no longer
             while True:
                 self._wake = anyio.Event()
                 free = self._free
                 try:
-                    claimed = await self._claim(free)
+                    claimed = await self._claim(free, ahead)
+                    if free and len(claimed) < free:
+                        ahead = 0  # the earlier run's entries are all taken
                 except Exception as exc:  # the store is closing or failing: try later
                     log.warning("kjobs.notifier.store_failed", error=repr(exc))
                     await self._clock.sleep(STORE_PAUSE_S)
@@ -86,13 +90,13 @@ class Notifier:
                     continue  # took as many as it could: there may be more due
                 await self._idle()
 
-    async def _claim(self, free: int) -> list[OutboxEntry]:
+    async def _claim(self, free: int, ahead: int) -> list[OutboxEntry]:
         if not free:
             return []
         now = self._clock.now_ms()
         if self._next_retry <= now:
             self._next_retry = math.inf
-        return await self._store.claim_notifications(now, now + self._lease_ms, free)
+        return await self._store.claim_notifications(now + ahead, now + self._lease_ms, free)
 
     async def _idle(self) -> None:
         """Wait for a wake-up, the earliest retry, or the poll period."""

@@ -34,7 +34,9 @@ def test_a_notification_survives_sigkill_while_the_receiver_is_down(tmp_path: Pa
     with Receiver(port) as receiver:
         second = start_server(tmp_path, store, 5000.0, settings=settings)
         try:
-            bodies = receiver.wait_for(lambda got: any(b["job_id"] == job["uuid"] for b in got))
+            bodies = receiver.wait_for(
+                lambda got: any(b["job_id"] == job["uuid"] for b in got), timeout=120.0
+            )
         finally:
             second.stop()
     mine = [b for b in bodies if b["job_id"] == job["uuid"]]
