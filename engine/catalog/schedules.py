@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.clock.slots import timing
 from engine.config.toml import Reader, non_empty, one_of
 from engine.core.errors import CatalogNotFound, InvalidRequest
-from engine.core.schedules import check_timing
 from engine.core.segments import BUILD_TYPES
 from engine.core.states import CatchUp, Overlap
 
@@ -77,7 +77,7 @@ def read_schedules(root: Reader, cube_names: Sequence[str] | None) -> tuple[Sche
             paused=r.boolean("paused", False),
         )
         try:
-            check_timing(spec.cron, spec.interval_s, 0)
+            timing(spec.cron, spec.interval_s)
         except InvalidRequest as exc:
             raise r.error("cron" if spec.cron else "interval_s", str(exc)) from None
         r.done()

@@ -1,21 +1,20 @@
-"""Scheduled builds (SPEC §11) as pure functions: slots, the range each run builds, and what a
-schedule does when slots come due (overlap and catch-up). The runtime is ``engine.ops.schedules``.
+"""Scheduled builds (SPEC §11) as pure functions: the range each run builds, and what a schedule
+does when slots come due (overlap and catch-up). The runtime is ``engine.ops.schedules``.
 
 Slots are instants on the engine's clock: the matches of a cron expression in UTC, or the
-multiples of ``interval_s`` since the epoch. The run at slot *t* builds ``[previous slot, t)``.
+multiples of ``interval_s`` since the epoch. A ``Timing`` answers where they are: intervals are
+plain arithmetic (``IntervalTiming``, here); cron expressions need a cron library, so their
+timing is an adapter (``engine.clock.slots``). The run at slot *t* builds ``[previous slot, t)``.
 The job a slot creates has an id derived from the schedule and the slot, so however many
 engines see the slot come due, the store accepts one job for it.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Self
-
-from croniter import croniter
+from typing import Any, Final, Protocol, Self
 
 from engine.core.errors import InvalidRequest
 from engine.core.jobs import _evolve
@@ -51,6 +50,32 @@ class Schedule:
         return _evolve(self, changes)
 
 
+class Timing(Protocol):
+    """Where a schedule's slots are (epoch ms)."""
+
+    def next_slot(self, after: int) -> int:
+        """The first slot strictly after ``after``."""
+
+    def previous_slot(self, slot: int) -> int:
+        """The last slot strictly before ``slot``."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalTiming:
+    """Every ``interval_s`` seconds, aligned to the epoch."""
+
+    interval_s: int
+
+    def next_slot(self, after: int) -> int:
+        """The next multiple of the interval after ``after``."""
+        step = self.interval_s * 1000
+        return (after // step + 1) * step
+
+    def previous_slot(self, slot: int) -> int:
+        """One interval before ``slot``."""
+        return slot - self.interval_s * 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """One job to create: the range ``[start, end)`` for the slot ``slot``."""
@@ -77,13 +102,15 @@ def new_schedule(
     *,
     cron: str | None,
     interval_s: int | None,
+    timing: Timing,
     now: int,
     build_type: str = "BUILD",
     overlap: str = Overlap.SKIP,
     catch_up: str = CatchUp.NONE,
     paused: bool = False,
 ) -> Schedule:
-    """A checked new schedule (``InvalidRequest`` for bad input), its first slot after ``now``."""
+    """A checked new schedule (``InvalidRequest`` for bad input), its first slot after ``now``
+    (``timing``: its slots, from ``engine.clock.slots.timing``, which checks the cron)."""
     if not name or not name.strip():
         raise InvalidRequest("A schedule needs a non-empty name")
     if build_type not in BUILD_TYPES:
@@ -100,8 +127,8 @@ def new_schedule(
         paused=paused,
         create_time=now,
     )
-    check_timing(cron, interval_s, now)
-    return schedule.evolve(next_fire_time=None if paused else next_slot(schedule, now))
+    check_choice(cron, interval_s)
+    return schedule.evolve(next_fire_time=None if paused else timing.next_slot(now))
 
 
 def _choice(kind: type[Overlap] | type[CatchUp], value: str, field: str) -> Any:
@@ -112,88 +139,58 @@ def _choice(kind: type[Overlap] | type[CatchUp], value: str, field: str) -> Any:
         raise InvalidRequest(f"{field} must be one of {names}: {value!r}") from None
 
 
-def check_timing(cron: str | None, interval_s: int | None, now: int) -> None:
-    """Exactly one of a valid cron expression (one that ever fires) and ``interval_s`` >= 1."""
+def check_choice(cron: str | None, interval_s: int | None) -> None:
+    """Exactly one of ``cron`` and ``interval_s``, and ``interval_s`` at least 1."""
     if (cron is None) == (interval_s is None):
         raise InvalidRequest("A schedule needs exactly one of cron and interval_s")
     if interval_s is not None and (isinstance(interval_s, bool) or interval_s < 1):
         raise InvalidRequest(f"interval_s must be at least 1: {interval_s!r}")
-    if cron is not None:
-        if not croniter.is_valid(cron):
-            raise InvalidRequest(f"Invalid cron expression: {cron!r}")
-        try:
-            _cron_next(cron, now)
-        except Exception as exc:  # croniter: an expression that never matches
-            raise InvalidRequest(f"Cron expression {cron!r} never fires: {exc}") from None
 
 
-def _moment(epoch_ms: int) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
-
-
-def _cron_next(cron: str, after: int) -> int:
-    return round(croniter(cron, _moment(after)).get_next(float) * 1000)
-
-
-def next_slot(schedule: Schedule, after: int) -> int:
-    """The first slot strictly after ``after`` (epoch ms)."""
-    if schedule.interval_s is not None:
-        step = schedule.interval_s * 1000
-        return (after // step + 1) * step
-    assert schedule.cron is not None
-    return _cron_next(schedule.cron, after)
-
-
-def previous_slot(schedule: Schedule, slot: int) -> int:
-    """The last slot strictly before ``slot``: where the run at ``slot`` starts its range."""
-    if schedule.interval_s is not None:
-        return slot - schedule.interval_s * 1000
-    assert schedule.cron is not None
-    return round(croniter(schedule.cron, _moment(slot)).get_prev(float) * 1000)
-
-
-def due_slots(schedule: Schedule, now: int) -> list[int]:
+def due_slots(schedule: Schedule, timing: Timing, now: int) -> list[int]:
     """The slots from ``next_fire_time`` up to ``now``, oldest first (at most ``MAX_CATCH_UP``)."""
-    return list(_slots(schedule, now))
+    return list(_slots(schedule, timing, now))
 
 
-def _slots(schedule: Schedule, now: int) -> Iterator[int]:
+def _slots(schedule: Schedule, timing: Timing, now: int) -> Iterator[int]:
     slot = schedule.next_fire_time
     for _ in range(MAX_CATCH_UP):
         if slot is None or slot > now:
             return
         yield slot
-        slot = next_slot(schedule, slot)
+        slot = timing.next_slot(slot)
 
 
-def run_for(schedule: Schedule, slot: int) -> Run:
+def run_for(timing: Timing, slot: int) -> Run:
     """The run at ``slot``: it builds ``[previous slot, slot)``."""
-    return Run(slot, previous_slot(schedule, slot), slot)
+    return Run(slot, timing.previous_slot(slot), slot)
 
 
-def plan(schedule: Schedule, now: int, *, last_active: bool, catching_up: bool) -> Plan | None:
+def plan(
+    schedule: Schedule, timing: Timing, now: int, *, last_active: bool, catching_up: bool
+) -> Plan | None:
     """What ``schedule`` does at ``now``; None when nothing is due (or it is paused).
 
     ``last_active``: its last job has not ended. ``catching_up``: the first look after the
     engine started, when every due slot was missed while no engine ran (``catch_up`` decides;
     the overlap policy is for slots that come due while an engine runs).
     """
-    due = [] if schedule.paused else due_slots(schedule, now)
+    due = [] if schedule.paused else due_slots(schedule, timing, now)
     if not due:
         return None
-    after = next_slot(schedule, max(now, due[-1]))
+    after = timing.next_slot(max(now, due[-1]))
     if catching_up:
         if schedule.catch_up is CatchUp.ALL:
-            return Plan(tuple(run_for(schedule, s) for s in due), after)
+            return Plan(tuple(run_for(timing, s) for s in due), after)
         if schedule.catch_up is CatchUp.LAST:  # one run over the whole missed range
-            run = Run(due[-1], previous_slot(schedule, due[0]), due[-1])
+            run = Run(due[-1], timing.previous_slot(due[0]), due[-1])
             return Plan((run,), after, skipped=len(due) - 1)
         return Plan((), after, skipped=len(due))
     if last_active:
         if schedule.overlap is Overlap.QUEUE:
             return Plan((), schedule.next_fire_time, waiting=True)
         return Plan((), after, skipped=len(due))
-    return Plan((run_for(schedule, due[0]),), next_slot(schedule, due[0]))
+    return Plan((run_for(timing, due[0]),), timing.next_slot(due[0]))
 
 
 def submitter(schedule: Schedule) -> str:
@@ -212,6 +209,6 @@ def paused(schedule: Schedule) -> Schedule:
     return schedule.evolve(paused=True, next_fire_time=None)
 
 
-def resumed(schedule: Schedule, now: int) -> Schedule:
+def resumed(schedule: Schedule, timing: Timing, now: int) -> Schedule:
     """The schedule running again from the first slot after ``now`` (paused slots are lost)."""
-    return schedule.evolve(paused=False, next_fire_time=next_slot(schedule, now))
+    return schedule.evolve(paused=False, next_fire_time=timing.next_slot(now))

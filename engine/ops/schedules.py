@@ -21,6 +21,7 @@ from anyio.abc import TaskStatus
 from engine.catalog import Catalog
 from engine.catalog.schedules import ScheduleSpec
 from engine.clock import Clock
+from engine.clock.slots import timing, timing_of
 from engine.core import schedules as rules
 from engine.core.errors import (
     ConcurrentModification,
@@ -81,8 +82,8 @@ class ScheduleService:
             raise InvalidRequest(f"Cube '{cube_def.name}' is in project '{cube_def.project}'")
         schedule = rules.new_schedule(
             name, cube_def.name, cube_def.project, cron=cron, interval_s=interval_s,
-            now=self._clock.now_ms(), build_type=build_type, overlap=overlap,
-            catch_up=catch_up, paused=paused,
+            timing=timing(cron, interval_s), now=self._clock.now_ms(), build_type=build_type,
+            overlap=overlap, catch_up=catch_up, paused=paused,
         )  # fmt: skip
         try:
             stored = await self._store.save_schedule(schedule, None)
@@ -107,7 +108,7 @@ class ScheduleService:
     async def resume(self, name: str) -> Schedule:
         """Runs again from the next slot to come (the paused slots are not caught up)."""
         return await self._change(name, lambda s: s if not s.paused else rules.resumed(
-            s, self._clock.now_ms()))  # fmt: skip
+            s, timing_of(s), self._clock.now_ms()))  # fmt: skip
 
     async def delete(self, name: str) -> Schedule:
         """Delete the schedule (its jobs stay); returns it as it was."""
@@ -150,7 +151,7 @@ class ScheduleService:
         if new == current:
             return
         if not new.paused:
-            new = new.evolve(next_fire_time=rules.next_slot(new, self._clock.now_ms()))
+            new = new.evolve(next_fire_time=timing_of(new).next_slot(self._clock.now_ms()))
         try:
             await self._store.save_schedule(new, current.version)
         except ConcurrentModification:
@@ -198,7 +199,9 @@ class ScheduleService:
     async def _tick(self, schedule: Schedule, catching_up: bool) -> int | None:
         now = self._clock.now_ms()
         active = await self._active(schedule.last_job_id)
-        plan = rules.plan(schedule, now, last_active=active, catching_up=catching_up)
+        plan = rules.plan(
+            schedule, timing_of(schedule), now, last_active=active, catching_up=catching_up
+        )
         if plan is None:
             return schedule.next_fire_time
         if plan.waiting:
