@@ -7,7 +7,7 @@
     │   ├── JobNotFound            unknown job id
     │   ├── StepNotFound           unknown step id of a known job
     │   └── CatalogNotFound        unknown cube, model or project
-    │       └── SegmentNotFound    unknown segment of a cube
+    │       ├── SegmentNotFound    unknown segment of a cube
     │       └── ScheduleNotFound   unknown schedule name
     ├── InvalidRequest (ValueError)   a bad parameter or body
     │   └── InvalidStreamingParameter  one Kylin answers with its own code (``error_code``)
