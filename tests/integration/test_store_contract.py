@@ -486,6 +486,16 @@ async def test_segments_upsert_and_delete_per_cube(store: JobStore) -> None:
     assert await store.segments("cube_b") == [full]
 
 
+async def test_deleted_segments_are_gone_from_the_next_read(store: JobStore) -> None:
+    v1 = await create(store, make_job("j1"))
+    first = Segment("s1", "cube_a", "n1", 0, 100, "READY")
+    last = Segment("s2", "cube_a", "n2", 100, 200, "READY")
+    await store.save_job(JobWrite(v1, v1.version, segments=SegmentChange(upsert=[first, last])))
+    assert await store.segments("cube_a") == [first, last]  # read once: a store may keep it
+    await store.delete_segments(["s1"])
+    assert await store.segments("cube_a") == [last]
+
+
 # -- SQLite: what survives a reopen -----------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 from engine.core.errors import ConcurrentModification, JobNotFound
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
-from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite
+from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite, SegmentChange
 from engine.store.rules import check_write, fold, prepare_output
 from engine.store.sqlite.codec import (
     SUMMARY_COLUMNS,
@@ -230,6 +230,7 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
             conn.executemany(DELETE_SEGMENT, rows)
 
         await self._db.write_sync(op)
+        self._segments.committed(SegmentChange(delete=tuple(uuids)))
 
     async def _read_jobs(self, sql: str, params: Sequence[Any]) -> list[Job]:
         """The jobs whose summary and definition rows ``sql`` selects, with their steps."""
