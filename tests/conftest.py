@@ -5,6 +5,7 @@
 - ``fast_api(**overrides)`` / ``open_api(config)``: context managers giving an entered ``Engine``
   and an ``httpx.AsyncClient`` on ``create_app`` (ASGI transport: the lifespan does not run, so
   they enter the engine themselves).
+- ``postgres_url``: a fresh database on a throwaway PostgreSQL server of the session.
 - ``kjobs_server(time_scale=..., store=...)``: a real ``kjobs serve`` process on a free loopback
   port (``--port 0``); stopped with SIGTERM at teardown. ``launch_server`` is the same starter
   for module-scoped fixtures.
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ import pytest
 from engine.api.app import create_app
 from engine.config import Config, load_config
 from engine.facade import Engine
+from engine.store.postgres.scratch import INSTALL_HINT, ScratchPostgres, find_binaries
 
 AUTH = ("ADMIN", "KYLIN")
 API = "/kylin/api"
@@ -170,3 +173,27 @@ def kjobs_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for server in started:
         if server.process.poll() is None:
             server.stop()
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ScratchPostgres]:
+    """A throwaway PostgreSQL cluster for the whole session (initdb + pg_ctl, loopback only).
+
+    Without the server binaries the PostgreSQL tests skip, saying how to install them; in CI
+    (``CI=true``) they fail instead: there they must run.
+    """
+    if find_binaries() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {INSTALL_HINT}")
+        pytest.skip(INSTALL_HINT)
+    with ScratchPostgres.start() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: ScratchPostgres) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database(f"t{uuid.uuid4().hex[:16]}")
