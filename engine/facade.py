@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from engine.batch import cubes as cube_admin
+from engine.batch.cluster import NodeAgent
 from engine.batch.output import NO_OUTPUT
 from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
@@ -41,8 +42,8 @@ from engine.core.states import STATUS_CODES, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
 from engine.ops import JobEndHook, OpsService
-from engine.store import open_store, streaming_store_beside
-from engine.store.ports import JobFilter, JobStore, StreamingStore
+from engine.store import leases_of, open_store, streaming_store_beside
+from engine.store.ports import JobFilter, JobStore, NodeInfo, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
 
 log = get_logger()
@@ -79,7 +80,8 @@ class Engine:
         self.events = EventBus()
         self.instance = settings.node_id or f"{os.getpid()}@{socket.gethostname()}"
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
-        self._writer = JobWriter(self.store, self.clock, self.events)
+        self.leases, verify = leases_of(self.store)
+        self._writer = JobWriter(self.store, self.clock, self.events, verify)
         self._workroot = Path(settings.workdir or Path(tempfile.gettempdir()) / "kjobs-work")
         self.scheduler = Scheduler(
             self._writer,
@@ -90,6 +92,7 @@ class Engine:
             self.catalog.profile,
             self.instance,
             self._workroot,
+            self.leases,
         )
         self._writer.handler = self.scheduler
         #: notifications, job-end hooks, retention (SPEC §11); ``ops.stats`` counts them
@@ -97,6 +100,8 @@ class Engine:
             self.store, self.clock, settings.ops, self._writer, self._forget,
             catalog=self.catalog, submit=self.submit_build, seed=settings.seed,
         )  # fmt: skip
+        #: this engine as a node of a cluster: registry, leases, work from other nodes
+        self.node = NodeAgent(self.scheduler, self.store, self.clock, settings.poll_seconds)
         self._streaming_store: StreamingStore | None = None
         #: Kylin 5 streaming jobs of the catalog's streaming models (None when turned off)
         self.streaming: StreamingService | None = None
@@ -134,7 +139,8 @@ class Engine:
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._stop)
             await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
-            await self._recover()
+            await self.node.start()  # SPEC §2.3 recovery: jobs left RUNNING, READY ones
+            await self._tg.start(self.node.run, name="kjobs.cluster")
             await self.ops.start(self._tg)
             if self.streaming is not None:
                 await self.streaming.start(self._tg)
@@ -160,17 +166,9 @@ class Engine:
         if self.streaming is not None:
             await self.streaming.shutdown()
         await self.scheduler.shutdown()
+        await self.node.stop()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
-
-    async def _recover(self) -> None:
-        """SPEC §2.3: RUNNING jobs and steps -> READY and scheduled; READY jobs scheduled."""
-        jobs = await self.store.jobs_in_states(frozenset({State.RUNNING, State.READY}))
-        jobs.sort(key=lambda j: (j.create_time, j.id))
-        for job in jobs:
-            if job.state is State.RUNNING:
-                log.info("kjobs.job.recovered", job_id=job.id)
-            await self._writer.apply(job, lambda j: ops.recover(j, self.clock.now_ms()))
 
     # -- submission -----------------------------------------------------------------------
 
@@ -258,7 +256,18 @@ class Engine:
 
     async def get(self, job_id: str) -> Job:
         """The job; ``JobNotFound`` when there is none."""
+        if self.leases.shared:  # another node may have written it since
+            return await self.store.get_job(job_id)
         return self._writer.cached(job_id) or await self.store.get_job(job_id)
+
+    async def cluster_nodes(self) -> list[NodeInfo]:
+        """The live nodes on this store (this one included), by id (SPEC §9)."""
+        me = self.node.info()
+        if not self.leases.shared:
+            return [me]
+        alive_since = self.clock.now_ms() - self.scheduler.lease_ms
+        nodes = [n for n in await self.leases.nodes() if n.last_heartbeat >= alive_since]
+        return sorted([me, *(n for n in nodes if n.node_id != me.node_id)], key=lambda n: n.node_id)
 
     async def segments(self, cube: str) -> list[Segment]:
         """The cube's NEW and READY segments, by range start."""

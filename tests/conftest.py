@@ -97,7 +97,8 @@ class ServerProcess:
 
     process: subprocess.Popen[str]
     url: str
-    store: Path
+    store: Path | str
+    stderr: Path | None = None  #: the file the server's log goes to
 
     @property
     def api(self) -> str:
@@ -118,14 +119,15 @@ class ServerProcess:
 
 def start_server(
     tmp_path: Path,
-    store: Path,
+    store: Path | str,
     time_scale: float,
     extra: tuple[str, ...] = (),
     settings: dict[str, str] | None = None,
 ) -> ServerProcess:
     """Start ``kjobs serve --port 0`` and wait (bounded) for its "serving on" line.
 
-    ``settings``: more ``KJOBS_*`` variables for the server (the test's own are not passed on).
+    ``store``: a SQLite file or a PostgreSQL URL. ``settings``: more ``KJOBS_*`` variables for
+    the server (the test's own are not passed on).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("KJOBS_")}
     env["KJOBS_WORKDIR"] = str(tmp_path / "work")
@@ -147,7 +149,7 @@ def start_server(
                 break
             if "serving on " in line:
                 url = line.split("serving on ", 1)[1].split()[0]
-                return ServerProcess(proc, url, store)
+                return ServerProcess(proc, url, store, Path(stderr.name))
     proc.kill()
     proc.wait(timeout=10)
     raise RuntimeError(f"kjobs serve did not start: {Path(stderr.name).read_text()[-2000:]}")

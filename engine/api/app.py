@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from engine.api import catalog, jobs, schedules, streaming
+from engine.api import catalog, cluster, jobs, schedules, streaming
 from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded
 from engine.api.errors import install_error_handlers
 from engine.api.views import JobRenderer
@@ -62,7 +62,7 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     app.state.renderer = JobRenderer(engine.settings.version)
     app.state.kjobs_debug = debug  # our own flag: Starlette's debug would bypass the handlers
     install_error_handlers(app)
-    for router in (jobs.router, catalog.router, streaming.router, schedules.router):
+    for router in (jobs.router, catalog.router, streaming.router, schedules.router, cluster.router):
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(BasicAuthMiddleware, users=engine.settings.users)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -6,6 +6,11 @@ of step N and the start of step N+1 are one durable write, and the executor of N
 soon as that write returns (no polling). Waiting jobs are taken in priority order, then
 submission order; a waiting job gains +1 per slot handed to another job (ageing), which is
 the same as ordering by ``priority - round_enqueued``.
+
+Leases (SPEC §9): a runner claims its job's lease before its first write and carries it on
+every write; a write refused with ``LeaseLost`` (another node took the job) ends the runner
+without recording anything, and a lease found lost by the keeper (``engine.batch.cluster``)
+kills the running step first. Jobs of other nodes reach the queue through ``offer``.
 """
 
 from __future__ import annotations
@@ -19,36 +24,30 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
+from engine.batch.leasing import LeaseHolder, Runner
 from engine.batch.output import LiveOutput
 from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock
 from engine.config.settings import EngineSettings
 from engine.core import operations as ops
-from engine.core.errors import ConcurrentModification, JobNotFound, NotAllowed, StepFailure
+from engine.core.errors import (
+    ConcurrentModification,
+    JobNotFound,
+    LeaseLost,
+    NotAllowed,
+    StepFailure,
+)
 from engine.core.jobs import Job, Step
 from engine.core.states import State
 from engine.events import EventBus, OutputLine
 from engine.logging import get_logger
-from engine.store.ports import JobStore
+from engine.store.ports import JobStore, Lease, LeaseStore
 from steps import executor_for
 from steps.base import LazyRandom, Profile, StepContext
 
 log = get_logger()
 
 ProfileLookup = Callable[[str], Profile]
-
-
-@dataclass
-class _Running:
-    """A job that holds a slot, and how to interrupt its current step."""
-
-    job_id: str
-    job: Job | None = None  #: the newest stored version this runner knows
-    scope: anyio.CancelScope | None = None
-    sequence: int = -1
-    output: LiveOutput | None = None
-    requeue: bool = False  #: scheduled again while its runner was still winding down
-    workdir: Path | None = None  #: the job's working directory (built once per run)
 
 
 @dataclass(order=True)
@@ -58,7 +57,7 @@ class _Waiting:
     job_id: str = field(compare=False)
 
 
-class Scheduler:
+class Scheduler(LeaseHolder):
     """Runs READY jobs through their steps with the configured executors."""
 
     def __init__(
@@ -71,6 +70,7 @@ class Scheduler:
         profiles: ProfileLookup,
         instance: str,
         workdir: Path,
+        leases: LeaseStore,
     ) -> None:
         self._writer = writer
         self._store = store
@@ -82,13 +82,14 @@ class Scheduler:
         self._workdir = workdir
         self._heap: list[_Waiting] = []
         self._waiting: dict[str, _Waiting] = {}
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Runner] = {}
         self._round = 0
         self._seq = itertools.count()
         self._wake = anyio.Event()
         self._tg: TaskGroup | None = None
         self._closing = False
         self._stopped = anyio.Event()
+        self._init_leases(leases, instance, settings.lease_seconds)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -119,11 +120,24 @@ class Scheduler:
         heapq.heappush(self._heap, entry)
         self._wake.set()
 
+    def offer(self, job_id: str, priority: int) -> None:
+        """Queue a READY job found in the store, unless it is known here already."""
+        if job_id in self._running or job_id in self._waiting:
+            return
+        entry = _Waiting(-(priority - self._round), next(self._seq), job_id)
+        self._waiting[job_id] = entry
+        heapq.heappush(self._heap, entry)
+        self._wake.set()
+
     def interrupt(self, job_id: str) -> None:
         """Stop the job's running step at once (its state was already written)."""
         running = self._running.get(job_id)
-        if running is not None and running.scope is not None:
-            running.scope.cancel()
+        if running is not None:
+            if running.scope is not None:
+                running.scope.cancel()
+        elif self.leases.shared and self._tg is not None:
+            # it may run on another node: taking its lease away stops it there
+            self._tg.start_soon(self.leases.revoke, job_id, name=f"kjobs.revoke.{job_id}")
 
     def forget(self, job_id: str) -> None:
         """The job is no longer READY: drop it from the queue."""
@@ -167,18 +181,22 @@ class Scheduler:
                 continue  # forgotten or re-queued since
             del self._waiting[entry.job_id]
             self._round += 1
-            self._running[entry.job_id] = _Running(entry.job_id)
+            self._running[entry.job_id] = Runner(entry.job_id)
             self._tg.start_soon(self._run_job, entry.job_id, name=f"kjobs.job.{entry.job_id}")
 
     async def _run_job(self, job_id: str) -> None:
         try:
             await self._drive(job_id)
+        except LeaseLost:
+            self.lease_lost(job_id)  # KYLIN-4862: the job's outcome is the new owner's now
         except (NotAllowed, JobNotFound, ConcurrentModification) as exc:
             # A user operation changed the job under us (pause, discard, drop): its decision
             # already holds; this runner just stops.
             log.debug("kjobs.job.runner_stopped", job_id=job_id, reason=str(exc))
         finally:
             running = self._running.pop(job_id, None)
+            if running is not None:
+                await self._let_go(running)
             if running is not None and running.requeue and not self._closing:
                 await self._requeue(job_id)
             self._wake.set()
@@ -192,14 +210,24 @@ class Scheduler:
             self.schedule(job)
 
     async def _drive(self, job_id: str) -> None:
-        # the writer knows the newest version of a job it wrote (the submit, usually): no read
-        job = self._writer.cached(job_id) or await self._store.get_job(job_id)
+        running = self._running[job_id]
+        running.lease = await self.leases.claim(job_id, self.node_id, self._now(), self.lease_ms)
+        if running.lease is None:
+            return  # another node runs it
+        # the writer knows the newest version of a job it wrote (the submit, usually): no read;
+        # on a shared store another node may have written it since
+        known = None if self.leases.shared else self._writer.cached(job_id)
+        job = known or await self._store.get_job(job_id)
+        if job.state is State.RUNNING:  # its runner died: continue at the interrupted step
+            job = await self.rescue(job, running.lease)
         if job.state is not State.READY or self._closing:
             return
         current = job.current_step
         previous = _reattach_info(current) if current is not None else None
         job, effects = await self._writer.apply(
-            job, lambda j: ops.start_next_step(j, self._clock.now_ms(), self._instance)
+            job,
+            lambda j: ops.start_next_step(j, self._clock.now_ms(), self._instance),
+            lease=running.lease,
         )
         while not self._closing:
             run = next((e for e in effects if isinstance(e, ops.RunStep)), None)
@@ -224,12 +252,16 @@ class Scheduler:
                 running.scope = scope
                 outcome = await self._execute(job, step, output, previous_info)
             running.scope = None
+            if running.lost:
+                raise LeaseLost(job.id, self.node_id, running.lease.token if running.lease else 0)
             if scope.cancelled_caught:
-                await self._keep_interrupted_output(job.id, step, output)
+                await self._keep_interrupted_output(job.id, step, output, running.lease)
                 raise NotAllowed(f"step {step.id} was interrupted")
             job = running.job or job  # info updates during the step stored newer versions
             decide = self._decide_outcome(step, outcome)
-            job, effects = await self._writer.apply(job, decide, outputs=[(step, output)])
+            job, effects = await self._writer.apply(
+                job, decide, outputs=[(step, output)], lease=running.lease
+            )
             if job.state is not State.RUNNING or job.step(sequence).state is not State.RUNNING:
                 return job, effects
             await self._retry_wait(job)  # still RUNNING: a retry was decided
@@ -296,18 +328,27 @@ class Scheduler:
         if scope.cancelled_caught:
             raise NotAllowed(f"job {job.id} was interrupted while waiting to retry")
 
-    async def _keep_interrupted_output(self, job_id: str, step: Step, output: LiveOutput) -> None:
+    async def _keep_interrupted_output(
+        self, job_id: str, step: Step, output: LiveOutput, lease: Lease | None
+    ) -> None:
         if not output:
             return
         with anyio.CancelScope(shield=True):
-            await self._writer.save_output(job_id, step.id, step.attempts, output.text())
+            try:
+                await self._writer.save_output(job_id, step.id, step.attempts, output.text(), lease)
+            except LeaseLost:
+                self.lease_lost(job_id)
 
     async def _recover(self, job_id: str) -> None:
+        lease = self._held.pop(job_id, None)
         try:
             job = await self._store.get_job(job_id)
-            await self._writer.apply(job, lambda j: ops.recover(j, self._now()))
-        except (NotAllowed, JobNotFound, ConcurrentModification):
+            await self._writer.apply(job, lambda j: ops.recover(j, self._now()), lease=lease)
+        except (NotAllowed, JobNotFound, ConcurrentModification, LeaseLost):
             return
+        finally:
+            if lease is not None:
+                await self.leases.release(lease)
 
     def _now(self) -> int:
         return self._clock.now_ms()
@@ -329,6 +370,7 @@ class Scheduler:
         stored, _ = await self._writer.apply(
             job,
             lambda j: ops.update_step_info(j, sequence, info, self._now(), wait_time_ms),
+            lease=running.lease if running is not None else None,
         )
         if running is not None:
             running.job = stored

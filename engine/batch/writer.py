@@ -5,6 +5,10 @@ version (together with the outputs and segment changes the decision implies, ato
 and only then performs the effects. When the write loses a race, the job is read again and
 the decision is taken again on the new state: the loser of two racing operations sees the
 winner's state, usually as ``OperationNotAllowed``.
+
+A runner passes its ``lease``: the write is fenced (``LeaseLost`` when another node owns the job
+now; nothing is written and nothing else is retried). Stores with leases of their own check it
+in the write's transaction; for any other store ``verify`` checks it just before.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from engine.core.notifications import JobEnd, job_end
 from engine.core.segments import land_segment
 from engine.core.states import State
 from engine.events import EventBus
-from engine.store.ports import JobStore, JobWrite, OutputWrite, SegmentChange
+from engine.store.ports import JobStore, JobWrite, Lease, OutputWrite, SegmentChange
 
 Decide = Callable[[Job], ops.Decision]
 MAX_RACES = 50  #: a decision re-taken this often in a row means something is badly wrong
@@ -46,7 +50,13 @@ class EffectHandler(Protocol):
 class JobWriter:
     """Decision -> durable write -> effects, with retry on lost races."""
 
-    def __init__(self, store: JobStore, clock: Clock, events: EventBus) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        clock: Clock,
+        events: EventBus,
+        verify: Callable[[Lease], None] | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._events = events
@@ -55,6 +65,8 @@ class JobWriter:
         self.outbox = False
         #: told of every job end once its write is durable (``engine.ops``: hooks, sender)
         self.on_job_end: Callable[[JobEnd], None] | None = None
+        #: None: the store fences leased writes itself; else checks a lease before its write
+        self._verify = verify
         # Every write of a job passes here, and one engine owns its store (SQLite is
         # single-node), so the newest version of a recently written job is known without a read.
         self._recent: OrderedDict[str, Job] = OrderedDict()
@@ -92,6 +104,7 @@ class JobWriter:
         job: Job,
         decide: Decide,
         outputs: Sequence[tuple[Step, LiveOutput]] = (),
+        lease: Lease | None = None,
     ) -> tuple[Job, tuple[ops.Effect, ...]]:
         """Take the decision on ``job`` (re-read on a lost race), store it, do its effects."""
         texts = [OutputWrite(step.id, step.attempts, out.text()) for step, out in outputs if out]
@@ -102,7 +115,7 @@ class JobWriter:
             if end is not None and self.outbox:
                 write = dataclasses.replace(write, notification=end)
             try:
-                stored = await self._store.save_job(write)
+                stored = await self._store.save_job(self._fenced(write, lease))
             except ConcurrentModification:
                 job = await self._store.get_job(job.id)
                 continue
@@ -114,23 +127,29 @@ class JobWriter:
             return stored, decision.effects
         raise ConcurrentModification(job.id, job.version)
 
-    async def save_output(self, job_id: str, step_id: str, attempt: int, text: str) -> None:
+    async def save_output(
+        self, job_id: str, step_id: str, attempt: int, text: str, lease: Lease | None = None
+    ) -> None:
         """Store the output of an interrupted attempt (the job itself is unchanged)."""
         for _ in range(MAX_RACES):
             job = await self._store.get_job(job_id)
+            output = OutputWrite(step_id, attempt, text)
             try:
                 stored = await self._store.save_job(
-                    JobWrite(
-                        job,
-                        job.version,
-                        outputs=(OutputWrite(step_id, attempt, text),),
-                        base=job,
-                    )
+                    self._fenced(JobWrite(job, job.version, outputs=(output,), base=job), lease)
                 )
                 self._remember(stored)
                 return
             except ConcurrentModification:
                 continue
+
+    def _fenced(self, write: JobWrite, lease: Lease | None) -> JobWrite:
+        if lease is None:
+            return write
+        if self._verify is not None:
+            self._verify(lease)
+            return write
+        return dataclasses.replace(write, lease=lease)
 
     async def _write_for(
         self, old: Job, decision: ops.Decision, outputs: Sequence[OutputWrite]

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "engine.cli.serve",
     "engine.cli.client",
     "engine.cli.cubes",
+    "engine.cli.nodes",
     "engine.cli.streaming",
     "engine.cli.schedules",
     "engine.cli.simulate",

@@ -102,6 +102,11 @@ def _http_url(value: str) -> str | None:
     return f"{value!r} is not an http:// or https:// URL (empty = no notifications)"
 
 
+def _lease(value: float) -> str | None:
+    # renewed every third of it, checked twice a second: shorter leases would flap
+    return None if value >= 1 else f"must be at least 1 second, got {value}"
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One key of ``engine.toml``."""
@@ -159,6 +164,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("kjobs.time-scale", "engine", "time_scale", "float", positive, "KJOBS_TIME_SCALE"),
     Setting("kjobs.store", "engine", "store", "str", None, "KJOBS_STORE"),
     Setting("kjobs.node-id", "engine", "node_id", "str", None, "KJOBS_NODE_ID"),
+    Setting("kjobs.cluster.lease-seconds", "engine", "lease_seconds", "float", _lease,
+            "KJOBS_CLUSTER_LEASE_SECONDS"),
+    Setting("kjobs.cluster.poll-interval", "engine", "poll_seconds", "float", positive,
+            "KJOBS_CLUSTER_POLL_INTERVAL"),
     Setting("kjobs.workdir", "engine", "workdir", "str", None, "KJOBS_WORKDIR"),
     Setting("kjobs.seed", "engine", "seed", "int", None, "KJOBS_SEED"),
     Setting("kjobs.version", "engine", "version", "str", non_empty, "KJOBS_VERSION"),

@@ -48,6 +48,8 @@ class EngineSettings:
     time_scale: float = 1.0  #: kjobs.time-scale: simulated work runs N times faster
     store: str = ""  #: kjobs.store: SQLite file path, ":memory:" for the in-memory store
     node_id: str = ""  #: kjobs.node-id: build_instance; empty = "{pid}@{host}"
+    lease_seconds: float = 30.0  #: kjobs.cluster.lease-seconds: a runner's lease on its job
+    poll_seconds: float = 1.0  #: kjobs.cluster.poll-interval: fallback look for work elsewhere
     workdir: str = ""  #: kjobs.workdir: root of per-job working directories (default: temp)
     seed: int = 0  #: kjobs.seed: seeds simulated behaviour
     version: str = "4.0.0.0"  #: kjobs.version: the ``version`` shown in JSON

@@ -20,6 +20,7 @@
     │   ├── SegmentsOverlap            a build whose range overlaps a NEW or READY segment
     │   └── ScheduleExists             a new schedule whose name is taken
     ├── ConcurrentModification        a write lost the race on a job's version (store level)
+    ├── LeaseLost                     a runner's fencing token is stale: another node owns the job
     └── StepFailure                    raised by executors: a step failed (kind = retry class)
 """
 
@@ -208,6 +209,20 @@ class ConcurrentModification(KjobsError):
         super().__init__(f"'{record_id}' changed since version {expected_version}")
         self.record_id = record_id
         self.expected_version = expected_version
+
+
+class LeaseLost(KjobsError):
+    """A runner's write carried a stale fencing token: its lease expired or was taken away.
+
+    The write changed nothing. The runner stops its step and never records the job's outcome
+    (Kylin's KYLIN-4862 rule): another node owns the job now.
+    """
+
+    def __init__(self, job_id: str, owner: str, token: int) -> None:
+        super().__init__(f"node '{owner}' lost its lease on job '{job_id}' (token {token})")
+        self.job_id = job_id
+        self.owner = owner
+        self.token = token
 
 
 class StepFailure(KjobsError):

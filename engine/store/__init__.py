@@ -6,15 +6,19 @@ streaming store beside it (the same SQLite file, or both in memory).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from engine.store.leases import LocalLeases
 from engine.store.memory import MemoryJobStore, MemoryStreamingStore
 from engine.store.ports import (
     DEFAULT_MAX_OUTPUT_BYTES,
     JobFilter,
     JobStore,
     JobWrite,
+    Lease,
+    LeaseStore,
     OutputWrite,
     SegmentChange,
     StreamingStore,
@@ -23,6 +27,7 @@ from engine.store.ports import (
 from engine.store.rules import bound_output
 from engine.store.sqlite.db import SqliteDatabase
 from engine.store.sqlite.jobs import SqliteJobStore
+from engine.store.sqlite.leases import SqliteLeases
 from engine.store.sqlite.streaming import SqliteStreamingStore
 
 __all__ = [
@@ -31,6 +36,8 @@ __all__ = [
     "JobFilter",
     "JobStore",
     "JobWrite",
+    "LeaseStore",
+    "LocalLeases",
     "MemoryJobStore",
     "MemoryStreamingStore",
     "OutputWrite",
@@ -42,6 +49,7 @@ __all__ = [
     "StreamingStore",
     "StreamingWrite",
     "bound_output",
+    "leases_of",
     "open_store",
     "open_stores",
     "streaming_store_beside",
@@ -51,6 +59,7 @@ MEMORY: str = ":memory:"  #: the store spec of the in-memory stores
 
 if TYPE_CHECKING:  # mypy proves that the adapters implement the ports
     _ADAPTERS: tuple[type[JobStore], ...] = (MemoryJobStore, SqliteJobStore)
+    _LEASES: tuple[type[LeaseStore], ...] = (LocalLeases, SqliteLeases)
     _STREAMING: tuple[type[StreamingStore], ...] = (MemoryStreamingStore, SqliteStreamingStore)
 
 
@@ -92,3 +101,14 @@ def streaming_store_beside(store: JobStore) -> StreamingStore:
     if isinstance(store, SqliteJobStore):
         return SqliteStreamingStore(store.db)
     return MemoryStreamingStore()
+
+
+def leases_of(store: JobStore) -> tuple[LeaseStore, Callable[[Lease], None] | None]:
+    """The lease store of ``store`` and how a writer fences: None when ``store`` checks the
+    lease of each write itself (its own leases), else a check to run before each write (leases
+    kept in this process, for stores without leases of their own: a simulation's)."""
+    own = getattr(store, "leases", None)
+    if isinstance(own, (LocalLeases, SqliteLeases)):
+        return own, None
+    local = LocalLeases(store)
+    return local, local.verify

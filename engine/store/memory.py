@@ -17,6 +17,7 @@ from engine.core.jobs import Job, Segment
 from engine.core.schedules import Schedule
 from engine.core.states import SWEPT_STATES, State
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
+from engine.store.leases import LocalLeases
 from engine.store.ports import (
     DEFAULT_MAX_OUTPUT_BYTES,
     JobFilter,
@@ -40,6 +41,7 @@ class MemoryJobStore:
         #: by event id; ``next_attempt`` None = given up (kept for inspection, never due)
         self._outbox: dict[str, tuple[OutboxEntry, int | None, str | None]] = {}
         self._schedules: dict[str, Schedule] = {}
+        self.leases = LocalLeases(self)  #: the lease store of these jobs (fences ``save_job``)
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -50,6 +52,8 @@ class MemoryJobStore:
     async def save_job(self, write: JobWrite) -> Job:
         """Compare-and-set the job and apply its segment and output changes, all or nothing."""
         check_write(write)
+        if write.lease is not None:
+            self.leases.verify(write.lease)
         job = write.job
         current = self._jobs.get(job.id)
         if write.expected_version is None:
@@ -92,6 +96,7 @@ class MemoryJobStore:
         if current.version != expected_version:
             raise ConcurrentModification(job_id, expected_version)
         del self._jobs[job_id]
+        self.leases.forget_job(job_id)
         for step in current.steps:
             self._outputs.pop(step.id, None)
 

@@ -22,8 +22,17 @@ run against each one):
   only the steps that are not the very objects of ``JobWrite.base``. The steps of a job are fixed
   at submit (count and specs); only their state changes.
 
-A PostgreSQL adapter with row leases fits the same port: ``save_job`` becomes
-``UPDATE ... WHERE version = $n`` and ``claim_ready`` (later) ``SELECT ... FOR UPDATE SKIP LOCKED``.
+Leases (``LeaseStore``, SPEC §9): one node at a time runs a job. Rules every adapter keeps:
+
+- ``claim`` grants a lease when the job has none, when its lease expired (``expires <= now``),
+  or when the claimer already owns it (its own restart). Every grant gets a fencing token
+  greater than every earlier token of that job; two claimers never both get one.
+- A ``JobWrite`` that carries a ``lease`` is refused with ``LeaseLost`` and changes nothing
+  unless that lease (owner and token) is still the job's current one. Writes without a lease
+  (user operations) are never refused for lease reasons: compare-and-set on the version
+  serialises them with the runner.
+- ``revoke`` takes a job's lease away from whoever holds it (an operation stopped the job):
+  the owner finds it gone in ``held`` and stops the step.
 
 Streaming jobs (``StreamingStore``).
 Rules every adapter keeps (the
@@ -85,6 +94,38 @@ class SegmentChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A node's right to run one job until ``expires`` (renewed well before)."""
+
+    job_id: str
+    owner: str  #: node id
+    token: int  #: fencing token: grows on every claim of this job
+    expires: int  #: epoch ms
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A node of the cluster, as ``GET /kylin/api/cluster/nodes`` lists it."""
+
+    node_id: str
+    host: str
+    pid: int
+    started: int  #: epoch ms
+    last_heartbeat: int  #: epoch ms
+    running_jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A batch job some node should run: READY, or RUNNING without a live lease (rescue)."""
+
+    job_id: str
+    state: State
+    priority: int
+    create_time: int
+
+
+@dataclass(frozen=True, slots=True)
 class JobWrite:
     """One atomic write: a job (compare-and-set on its version) and what goes with it."""
 
@@ -99,6 +140,7 @@ class JobWrite:
     base: Job | None = None
     #: the job ended: its notification goes into the outbox in the same transaction
     notification: JobEnd | None = None
+    lease: Lease | None = None  #: a runner's write: refused (``LeaseLost``) unless current
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +270,40 @@ class StreamingStore(Protocol):
 
     async def segments(self, model_id: str) -> list[StreamingSegment]:
         """The model's streaming segments, by ``start_offset``."""
+
+
+# -- leases and nodes (SPEC §9) ---------------------------------------------------------------
+
+
+class LeaseStore(Protocol):
+    """Leases on jobs (batch and streaming ids share one namespace) and the nodes' registry."""
+
+    #: other processes may use the same store (SQLite file, PostgreSQL): poll and renew
+    shared: bool
+
+    async def claim(self, job_id: str, owner: str, now: int, ttl_ms: int) -> Lease | None:
+        """A new lease (token + 1) when the job is free, expired or already ``owner``'s."""
+
+    async def renew(self, lease: Lease, now: int, ttl_ms: int) -> Lease:
+        """The lease with a new expiry; ``LeaseLost`` when it is no longer current."""
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (nothing happens when it is no longer current)."""
+
+    async def revoke(self, job_id: str) -> None:
+        """Take the job's lease away from whoever holds it."""
+
+    async def held(self, owner: str) -> dict[str, int]:
+        """Job id -> token of every lease ``owner`` holds now (expired or not)."""
+
+    async def claimable(self, now: int, limit: int) -> list[Candidate]:
+        """READY batch jobs and RUNNING ones without a live lease, priority then age."""
+
+    async def heartbeat(self, node: NodeInfo) -> None:
+        """Register or refresh a node."""
+
+    async def nodes(self) -> list[NodeInfo]:
+        """Every registered node, by id."""
+
+    async def forget_node(self, node_id: str) -> None:
+        """Remove a node and expire its leases at once (it stopped or died)."""

@@ -17,9 +17,10 @@ Rules for ops of both kinds:
 
 - An op talks only to ``conn``: it must not wait on anything else, nor call ``db.write`` (the
   writer would wait on itself).
-- An op that loses a race raises ``ConcurrentModification`` (or a ``NotFoundError``) BEFORE it
-  writes anything: its first statement is the guarded ``UPDATE ... WHERE id = ? AND version = ?``
-  and it checks ``rowcount``. Its caller gets the error; the rest of the batch still commits.
+- An op that loses a race raises ``ConcurrentModification`` (``LeaseLost``, a ``NotFoundError``)
+  BEFORE it writes anything: its first statement is the guarded
+  ``UPDATE ... WHERE id = ? AND version = ?`` and it checks ``rowcount``. Its caller gets the
+  error; the rest of the batch still commits.
   (The writer checks ``total_changes``: such an error after a write counts as any other error.)
 - Any other exception rolls the whole batch back; the failing op's caller gets it, and every
   other op of the batch runs again alone, one transaction each. So an op may run more than once
@@ -53,7 +54,7 @@ from typing import Any, Final, TypeVar, cast
 
 import aiosqlite
 
-from engine.core.errors import ConcurrentModification, NotFoundError
+from engine.core.errors import ConcurrentModification, LeaseLost, NotFoundError
 from engine.logging import get_logger
 from engine.store.sqlite.checkpoint import Checkpointer
 from engine.store.sqlite.migrations import Migration, load_migrations, migrate
@@ -68,7 +69,7 @@ SyncWriteOp = Callable[[sqlite3.Connection], T]
 ReadOp = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 #: errors an op raises before it writes anything: they do not spoil the rest of its batch
-CLEAN_FAILURES: Final = (ConcurrentModification, NotFoundError)
+CLEAN_FAILURES: Final = (ConcurrentModification, LeaseLost, NotFoundError)
 
 SYNCHRONOUS_LEVELS: Final = frozenset({"NORMAL", "FULL", "EXTRA"})
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000

@@ -29,6 +29,7 @@ from engine.store.sqlite.codec import (
     summary_row,
 )
 from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
+from engine.store.sqlite.leases import DELETE_LEASE, SqliteLeases, check_lease
 from engine.store.sqlite.ops import SqliteOps, outbox_statement
 from engine.store.sqlite.segments import SegmentCache
 
@@ -127,6 +128,7 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
         self.max_output_bytes = max_output_bytes
         self._segments = SegmentCache()
         super().__init__(target, synchronous=synchronous)
+        self.leases = SqliteLeases(self._db)  #: the leases of these jobs (fence ``save_job``)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -141,8 +143,11 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
         statements += _extra_statements(write, self.max_output_bytes)
         first_sql, first_row = statements[0][0], statements[0][1][0]
         rest = statements[1:]
+        lease = write.lease
 
         def op(conn: sqlite3.Connection) -> Job:
+            if lease is not None:  # a runner's write: fenced (before anything is written)
+                check_lease(conn, lease)
             if conn.execute(first_sql, first_row).rowcount != 1:
                 raise ConcurrentModification(job.id, base)
             for sql, rows in rest:
@@ -159,6 +164,7 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
 
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute(DELETE_JOB, (job_id, expected_version)).rowcount == 1:
+                conn.execute(DELETE_LEASE, (job_id,))
                 return
             if conn.execute(JOB_EXISTS, (job_id,)).fetchone() is None:
                 raise JobNotFound(job_id)
