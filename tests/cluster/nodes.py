@@ -8,6 +8,7 @@ Every step appends ``{job} {step} start {node} {pid} {ns}`` when it starts and t
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import time
 from collections.abc import Callable
@@ -134,7 +135,7 @@ def check_ledger(marks: list[Mark], ids: list[str], steps: int, killed: set[str]
                     assert start.node in killed, (job_id, step, pid, pair)
                 spans.append((start.ns, end.ns if end else None, start.node))
             spans.sort(key=lambda s: s[0])
-            for (_, end, _), (next_start, _, _) in zip(spans, spans[1:], strict=False):
+            for (_, end, _), (next_start, _, _) in itertools.pairwise(spans):
                 # the earlier attempt ended (or was killed) before the next one began
                 assert end is None or end <= next_start, (job_id, step, spans)
             last_end = ends[0].ns

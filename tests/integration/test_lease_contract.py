@@ -50,7 +50,7 @@ async def open_adapter(kind: str, folder: Path, postgres_url: str | None) -> Asy
         await store.close()
 
 
-KINDS = ["memory", "sqlite", "postgresql"]
+KINDS = ["memory", "sqlite"]
 
 
 @pytest.fixture(params=KINDS)
@@ -226,7 +226,7 @@ async def _race(leases: LeaseStore, steps: list[tuple[str, int]]) -> None:
             held = {winner.owner: winner}
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
+@pytest.mark.parametrize("kind", KINDS)
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
