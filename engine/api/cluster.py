@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from engine.api.deps import EngineDep
 from engine.api.schemas import error_responses
 
-router = APIRouter(responses=error_responses(401))
+router = APIRouter(responses=error_responses(400, 401))
 
 
 @router.get("/cluster/nodes", summary="The live nodes of the cluster")
