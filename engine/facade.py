@@ -34,6 +34,7 @@ from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
+from engine.config.settings import EngineSettings
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
 from engine.core.jobs import Job, Segment, StepSpec, split_step_id
@@ -76,7 +77,7 @@ class Engine:
         self.settings = settings
         self.catalog = self.config.catalog
         self.clock: Clock = clock or SystemClock()
-        self.store: JobStore = _resolve_store(store, settings.store, settings.max_output_bytes)
+        self.store: JobStore = _resolve_store(store, settings)
         self.events = EventBus()
         self.instance = settings.node_id or f"{os.getpid()}@{socket.gethostname()}"
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
@@ -414,11 +415,13 @@ def _sequence_of(job: Job, step_id: str) -> int:
     raise StepNotFound(job.id, step_id)
 
 
-def _resolve_store(store: JobStore | str | None, configured: str, max_bytes: int) -> JobStore:
+def _resolve_store(store: JobStore | str | None, settings: EngineSettings) -> JobStore:
     if store is None:
-        store = configured or default_store_path()
+        store = settings.store or default_store_path()
     if isinstance(store, str):
-        return open_store(store, max_output_bytes=max_bytes)
+        return open_store(
+            store, max_output_bytes=settings.max_output_bytes, pool_size=settings.pool_size
+        )
     return store
 
 

@@ -7,8 +7,9 @@
   every job that needs a runner (``adopt``);
 - when the store is shared, a *keeper* checks this node's leases twice a second (a lease that
   another node took, or that an operation revoked, kills its step within a second) and renews
-  them every third of their time; a *feed* takes new work submitted on other nodes when woken
-  (PostgreSQL NOTIFY) or, as a fallback, every ``kjobs.cluster.poll-interval`` seconds.
+  them every third of their time (PostgreSQL also NOTIFYs a revoke: checked at once); a *feed*
+  takes new work submitted on other nodes when woken (PostgreSQL NOTIFY) or, as a fallback,
+  every ``kjobs.cluster.poll-interval`` seconds.
 
 Adopting a job: a READY job is offered to the scheduler (its runner claims the lease); a
 RUNNING job without a live lease lost its node: it is claimed, recovered to READY at the
@@ -47,6 +48,7 @@ class NodeAgent:
         self._clock = clock
         self._poll_s = poll_seconds
         self._wake = anyio.Event()
+        self._check_now = anyio.Event()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.started = clock.now_ms()
@@ -55,6 +57,10 @@ class NodeAgent:
         """New work may be waiting (a notification from another node)."""
         self._wake.set()
 
+    def check_leases(self) -> None:
+        """A lease was revoked somewhere (a notification): check this node's now."""
+        self._check_now.set()
+
     async def start(self) -> None:
         """Clear dead local nodes, register this one, adopt every job that needs a runner."""
         me = self._scheduler.node_id
@@ -62,6 +68,7 @@ class NodeAgent:
             if node.node_id == me or (node.host == self.host and not _alive(node.pid)):
                 await self._leases.forget_node(node.node_id)
         await self._leases.heartbeat(self.info())
+        await self._leases.watch(self.wake, self.check_leases)
         await self.adopt(limit=None)
 
     async def stop(self) -> None:
@@ -126,7 +133,9 @@ class NodeAgent:
         renew_every = max(scheduler.lease_ms // 3, 1)
         beat_at = 0
         while True:
-            await anyio.sleep(min(CHECK_S, scheduler.lease_ms / 4000))
+            with anyio.move_on_after(min(CHECK_S, scheduler.lease_ms / 4000)):
+                await self._check_now.wait()
+            self._check_now = anyio.Event()
             try:
                 await self._check(renew_every)
                 now = self._clock.now_ms()

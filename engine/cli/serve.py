@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the Kylin-compatible REST server (engine embedded)")
     p.add_argument("--config", type=Path, default=None, help="config directory (default: shipped)")
     p.add_argument(
-        "--store", default=None, help="SQLite file (default: under the user's data directory)"
+        "--store",
+        default=None,
+        help="SQLite file or postgresql://user:password@host:port/dbname "
+        "(default: a SQLite file under the user's data directory)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7070, help="port (default 7070; 0 = any free port)")

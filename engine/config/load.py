@@ -163,6 +163,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "KJOBS_RETENTION_SWEEP_INTERVAL"),
     Setting("kjobs.time-scale", "engine", "time_scale", "float", positive, "KJOBS_TIME_SCALE"),
     Setting("kjobs.store", "engine", "store", "str", None, "KJOBS_STORE"),
+    Setting("kjobs.postgres.pool-size", "engine", "pool_size", "int", _at_least(1),
+            "KJOBS_POSTGRES_POOL_SIZE"),
     Setting("kjobs.node-id", "engine", "node_id", "str", None, "KJOBS_NODE_ID"),
     Setting("kjobs.cluster.lease-seconds", "engine", "lease_seconds", "float", _lease,
             "KJOBS_CLUSTER_LEASE_SECONDS"),

@@ -46,10 +46,11 @@ class EngineSettings:
     grace_seconds: float = 5.0  #: kjobs.job.kill-grace-period: SIGTERM -> SIGKILL
     shell_timeout_s: float | None = None  #: kjobs.job.shell-timeout: default per-step timeout
     time_scale: float = 1.0  #: kjobs.time-scale: simulated work runs N times faster
-    store: str = ""  #: kjobs.store: SQLite file path, ":memory:" for the in-memory store
+    store: str = ""  #: kjobs.store: SQLite file, ``postgresql://`` URL, or ":memory:"
     node_id: str = ""  #: kjobs.node-id: build_instance; empty = "{pid}@{host}"
     lease_seconds: float = 30.0  #: kjobs.cluster.lease-seconds: a runner's lease on its job
     poll_seconds: float = 1.0  #: kjobs.cluster.poll-interval: fallback look for work elsewhere
+    pool_size: int = 10  #: kjobs.postgres.pool-size: connections to a PostgreSQL store
     workdir: str = ""  #: kjobs.workdir: root of per-job working directories (default: temp)
     seed: int = 0  #: kjobs.seed: seeds simulated behaviour
     version: str = "4.0.0.0"  #: kjobs.version: the ``version`` shown in JSON

@@ -1,7 +1,9 @@
-"""The stores: the ports (``ports.py``) and their adapters (``memory.py``, ``sqlite/``).
+"""The stores: the ports (``ports.py``) and their adapters (``memory.py``, ``sqlite/``,
+``postgres/``).
 
 ``open_stores(spec)`` is the one way a store spec becomes stores: the batch job store and the
-streaming store beside it (the same SQLite file, or both in memory).
+streaming store beside it (the same SQLite file, the same PostgreSQL database, or both in
+memory).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from engine.store.ports import (
     StreamingStore,
     StreamingWrite,
 )
+from engine.store.postgres import PostgresJobStore, PostgresLeases, PostgresStores, is_postgres_url
 from engine.store.rules import bound_output
 from engine.store.sqlite.db import SqliteDatabase
 from engine.store.sqlite.jobs import SqliteJobStore
@@ -59,7 +62,7 @@ MEMORY: str = ":memory:"  #: the store spec of the in-memory stores
 
 if TYPE_CHECKING:  # mypy proves that the adapters implement the ports
     _ADAPTERS: tuple[type[JobStore], ...] = (MemoryJobStore, SqliteJobStore)
-    _LEASES: tuple[type[LeaseStore], ...] = (LocalLeases, SqliteLeases)
+    _LEASES: tuple[type[LeaseStore], ...] = (LocalLeases, SqliteLeases, PostgresLeases)
     _STREAMING: tuple[type[StreamingStore], ...] = (MemoryStreamingStore, SqliteStreamingStore)
 
 
@@ -72,12 +75,20 @@ class Stores(NamedTuple):
 
 
 def open_stores(
-    spec: str, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES, *, synchronous: str = "NORMAL"
+    spec: str,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    *,
+    synchronous: str = "NORMAL",
+    pool_size: int = 10,
 ) -> Stores:
-    """The stores ``spec`` names: ``":memory:"``, else a SQLite file (its folder is created).
+    """The stores ``spec`` names: ``":memory:"``, a ``postgresql://`` URL (a pool of
+    ``pool_size`` connections), else a SQLite file (its folder is created).
 
     They are not connected yet: ``await store.open()`` (and ``close()``) as for any store.
     """
+    if is_postgres_url(spec):
+        pg = PostgresStores(spec, max_output_bytes=max_output_bytes, pool_size=pool_size)
+        return Stores(pg.jobs, pg.streaming, None)
     if spec == MEMORY:
         return Stores(
             MemoryJobStore(max_output_bytes=max_output_bytes), MemoryStreamingStore(), None
@@ -90,16 +101,22 @@ def open_stores(
 
 
 def open_store(
-    spec: str, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES, *, synchronous: str = "NORMAL"
+    spec: str,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    *,
+    synchronous: str = "NORMAL",
+    pool_size: int = 10,
 ) -> JobStore:
     """The batch job store of ``open_stores(spec)`` (its streaming store shares its database)."""
-    return open_stores(spec, max_output_bytes, synchronous=synchronous).jobs
+    return open_stores(spec, max_output_bytes, synchronous=synchronous, pool_size=pool_size).jobs
 
 
 def streaming_store_beside(store: JobStore) -> StreamingStore:
-    """Streaming jobs live beside the batch jobs: the same SQLite database, or memory."""
+    """Streaming jobs live beside the batch jobs: the same database, or memory."""
     if isinstance(store, SqliteJobStore):
         return SqliteStreamingStore(store.db)
+    if isinstance(store, PostgresJobStore):
+        return store.streaming
     return MemoryStreamingStore()
 
 
@@ -108,7 +125,7 @@ def leases_of(store: JobStore) -> tuple[LeaseStore, Callable[[Lease], None] | No
     lease of each write itself (its own leases), else a check to run before each write (leases
     kept in this process, for stores without leases of their own: a simulation's)."""
     own = getattr(store, "leases", None)
-    if isinstance(own, (LocalLeases, SqliteLeases)):
+    if isinstance(own, (LocalLeases, SqliteLeases, PostgresLeases)):
         return own, None
     local = LocalLeases(store)
     return local, local.verify

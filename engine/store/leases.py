@@ -9,6 +9,7 @@ awaits anything but the job store's read in ``claimable``. The rules are the por
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from engine.core.errors import LeaseLost
 from engine.core.states import State
@@ -91,6 +92,9 @@ class LocalLeases:
         for job_id, lease in list(self._leases.items()):
             if lease.owner == node_id:
                 self._leases[job_id] = dataclasses.replace(lease, expires=0)
+
+    async def watch(self, work: Callable[[], None], lease: Callable[[], None]) -> None:
+        """Nothing to watch: this process is the only one."""
 
     def forget_job(self, job_id: str) -> None:
         """The job was deleted: its lease goes with it."""

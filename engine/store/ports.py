@@ -51,7 +51,7 @@ contract tests run against each one):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -307,3 +307,7 @@ class LeaseStore(Protocol):
 
     async def forget_node(self, node_id: str) -> None:
         """Remove a node and expire its leases at once (it stopped or died)."""
+
+    async def watch(self, work: Callable[[], None], lease: Callable[[], None]) -> None:
+        """Call ``work`` when another process makes a job READY and ``lease`` when it revokes
+        a lease; stores that cannot tell (SQLite, memory) leave it to the polls."""

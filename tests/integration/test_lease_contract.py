@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,7 +51,7 @@ async def open_adapter(kind: str, folder: Path, postgres_url: str | None) -> Asy
         await store.close()
 
 
-KINDS = ["memory", "sqlite"]
+KINDS = ["memory", "sqlite", "postgresql"]
 
 
 @pytest.fixture(params=KINDS)
@@ -234,7 +235,9 @@ async def _race(leases: LeaseStore, steps: list[tuple[str, int]]) -> None:
 def test_two_claimers_never_hold_one_job_at_once(
     kind: str, steps: list[tuple[str, int]], request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue("postgres_url") if kind == "postgresql" else None
+    server = request.getfixturevalue("postgres_server") if kind == "postgresql" else None
+    # a fresh database per example (Hypothesis runs many in one test)
+    url = server.create_database(f"h{uuid.uuid4().hex[:16]}") if server is not None else None
     run: Callable[[Opened], Awaitable[None]] = lambda opened: _race(opened[1], steps)  # noqa: E731
 
     async def main() -> None:

@@ -21,6 +21,7 @@ from engine.core.segments import plan_segment
 from engine.core.states import State
 from engine.store import MemoryJobStore, SqliteJobStore, open_store
 from engine.store.ports import JobFilter, JobStore, JobWrite, OutputWrite, SegmentChange
+from engine.store.postgres import PostgresStores
 from engine.store.sqlite.codec import decode_job, encode_definition, step_row, summary_row
 
 LIMIT = 64 * 1024  #: max_output_bytes of the stores under test
@@ -57,14 +58,17 @@ async def change(store: JobStore, job: Job, **fields: object) -> Job:
     return await store.save_job(JobWrite(job.evolve(**fields), job.version))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    """Each adapter, opened; the SQLite one on a real file."""
+    """Each adapter, opened; the SQLite one on a real file, PostgreSQL on a fresh database."""
     adapter: JobStore
     if request.param == "memory":
         adapter = MemoryJobStore(max_output_bytes=LIMIT)
-    else:
+    elif request.param == "sqlite":
         adapter = SqliteJobStore(tmp_path / "jobs.sqlite", max_output_bytes=LIMIT)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        adapter = PostgresStores(url, max_output_bytes=LIMIT).jobs
     await adapter.open()
     try:
         yield adapter

@@ -17,19 +17,22 @@ from engine.core.states import StreamingAction, StreamingJobType, StreamingStatu
 from engine.core.streaming import BatchStats, StreamingJob, StreamingSegment
 from engine.store.memory import MemoryStreamingStore
 from engine.store.ports import StreamingStore, StreamingWrite
+from engine.store.postgres import PostgresStores
 from engine.store.sqlite.db import SqliteDatabase
 from engine.store.sqlite.jobs import SqliteJobStore
 from engine.store.sqlite.streaming import SqliteStreamingStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StreamingStore]:
     """An open store of each kind."""
     opened: StreamingStore
     if request.param == "memory":
         opened = MemoryStreamingStore()
-    else:
+    elif request.param == "sqlite":
         opened = SqliteStreamingStore(tmp_path / "streaming.sqlite")
+    else:
+        opened = PostgresStores(request.getfixturevalue("postgres_url")).streaming
     await opened.open()
     try:
         yield opened

@@ -9,6 +9,7 @@ interleave. Reads run on the read connection.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Final
 
 from engine.core.errors import LeaseLost
@@ -129,3 +130,6 @@ class SqliteLeases:
             conn.execute(EXPIRE_OWNER, (node_id,))
 
         await self._db.write_sync(op)
+
+    async def watch(self, work: Callable[[], None], lease: Callable[[], None]) -> None:
+        """SQLite cannot notify other processes: their work is found by the polls."""
