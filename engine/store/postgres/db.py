@@ -22,12 +22,12 @@ from importlib import resources
 from typing import Final
 
 import asyncpg
-import structlog
 from asyncpg.pool import PoolConnectionProxy
 
 from engine.core.errors import ConfigError
+from engine.logging import get_logger
 
-log = structlog.get_logger("kjobs")
+log = get_logger()
 
 #: a connection, pooled or not
 Conn = asyncpg.Connection | PoolConnectionProxy
