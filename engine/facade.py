@@ -28,7 +28,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from engine.batch import cubes as cube_admin
-from engine.batch.cluster import NodeAgent
+from engine.batch.cluster import NodeAgent, engine_node_id
 from engine.batch.output import NO_OUTPUT
 from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
@@ -80,6 +80,8 @@ class Engine:
         self.store: JobStore = _resolve_store(store, settings)
         self.events = EventBus()
         self.instance = settings.node_id or f"{os.getpid()}@{socket.gethostname()}"
+        #: owner of this engine's leases: two engines of one process never share one
+        self.node_id = settings.node_id or engine_node_id(self.instance)
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.leases, verify = leases_of(self.store)
         self._writer = JobWriter(self.store, self.clock, self.events, verify)
@@ -94,6 +96,7 @@ class Engine:
             self.instance,
             self._workroot,
             self.leases,
+            node_id=self.node_id,
         )
         self._writer.handler = self.scheduler
         #: notifications, job-end hooks, retention (SPEC §11); ``ops.stats`` counts them

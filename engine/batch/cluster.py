@@ -18,6 +18,7 @@ interrupted step (SPEC §2.3), released and offered like any READY job.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 
@@ -159,6 +160,16 @@ class NodeAgent:
                 scheduler.renewed(await self._leases.renew(lease, now, scheduler.lease_ms))
             except LeaseLost:
                 scheduler.lease_lost(lease.job_id)
+
+
+_ENGINES = itertools.count(1)  #: engines made in this process
+
+
+def engine_node_id(instance: str) -> str:
+    """The default node id: ``pid@host`` for the process's first engine, ``pid@host#N`` for
+    the N-th (two engines of one process never share leases)."""
+    n = next(_ENGINES)
+    return instance if n == 1 else f"{instance}#{n}"
 
 
 def _alive(pid: int) -> bool:

@@ -71,7 +71,10 @@ class Scheduler(LeaseHolder):
         instance: str,
         workdir: Path,
         leases: LeaseStore,
+        *,
+        node_id: str | None = None,
     ) -> None:
+        """``node_id`` owns the leases (default: ``instance``, the jobs' build_instance)."""
         self._writer = writer
         self._store = store
         self._clock = clock
@@ -89,7 +92,7 @@ class Scheduler(LeaseHolder):
         self._tg: TaskGroup | None = None
         self._closing = False
         self._stopped = anyio.Event()
-        self._init_leases(leases, instance, settings.lease_seconds)
+        self._init_leases(leases, node_id or instance, settings.lease_seconds)
 
     # -- public ---------------------------------------------------------------------------
 

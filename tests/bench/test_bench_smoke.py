@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
+import pytest
+
 from bench import api, baseline, batch, listing, memory, ops, peers, report, rest, shell, simulation
 from bench import profile as bench_profile
 from bench import streaming as streaming_bench
@@ -208,3 +211,19 @@ async def test_ops_figures_deliver_and_sweep_everything(tmp_path: Path) -> None:
     swept = await ops.sweep_time(tmp_path, n=30)
     assert (swept["deleted"], swept["left"]) == (30, 0)
     _numbers(sent, "per_s", "wall_s")
+
+
+@pytest.mark.slow
+def test_cluster_bench_measures_every_figure(postgres_server: Any) -> None:
+    from bench import cluster
+
+    figures = anyio.run(cluster.measure, cluster.QUICK)
+    for key in (
+        "claims_per_s_1_nodes",
+        "claims_per_s_3_nodes",
+        "steps_per_s_1_nodes",
+        "steps_per_s_3_nodes",
+        "rescue_s",
+    ):
+        assert isinstance(figures[key], float), key
+        assert figures[key] > 0, key
