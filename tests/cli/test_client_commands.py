@@ -172,3 +172,12 @@ def test_errors_print_one_line_and_exit_non_zero(fast_server: Any) -> None:
     assert bad_step.returncode == 1 and len(bad_step.stderr.splitlines()) == 1
     with httpx.Client(base_url=fast_server.api, auth=("ADMIN", "KYLIN")) as client:
         assert client.get("/jobs/overview").status_code == 200
+
+
+def test_nodes_lists_the_server_as_a_live_node(fast_server: Any) -> None:
+    result = kjobs(fast_server, "nodes")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["NODE", "HOST", "PID"]
+    assert len(rows) == 1
+    assert str(fast_server.process.pid) in rows[0].split()
