@@ -5,10 +5,12 @@
     python -m bench.cluster            # the figures, one JSON document on stdout
     python -m bench.cluster --quick    # tiny sizes: checks the harness, figures mean nothing
 
-- ``claims_per_s``: jobs of ONE instant simulated step, inserted into the store while the
-  nodes listen; each job is one claim, so jobs finished per second = claims per second.
+- ``claims_per_s``: jobs of ONE instant simulated step; each job is one claim, so jobs finished
+  per second = claims per second.
 - ``steps_per_s``: jobs of ``steps`` instant steps (claims, then step transitions).
-  Both with 1 and with 3 nodes on one database, from the first insert to the last job SUCCEED.
+  Both with 1 and with 3 nodes on one database. The jobs are inserted while the nodes are
+  frozen (SIGSTOP); the clock runs from their SIGCONT (the NOTIFYs wait for them) to the last
+  job SUCCEED.
 - ``rescue_s``: two nodes; node B runs long real steps; B is SIGKILLed; the time until every
   job B was running has a RUNNING step again under A (its lease expires, A rescues it). With
   ``kjobs.cluster.lease-seconds`` = ``lease_s`` the expected value is at most one lease plus
@@ -144,8 +146,15 @@ async def throughput(
     stores = PostgresStores(url)
     await stores.jobs.open()
     try:
+        # the nodes are frozen while the jobs go in: the figure is theirs, not the insert's
+        for proc in procs:
+            proc.send_signal(signal.SIGSTOP)
+        try:
+            await insert(stores.jobs, jobs, specs(steps))
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGCONT)
         started = time.monotonic()
-        await insert(stores.jobs, jobs, specs(steps))
         await wait_done(stores.jobs, jobs)
         return jobs / (time.monotonic() - started)
     finally:

@@ -50,6 +50,8 @@ class NodeAgent:
         self._poll_s = poll_seconds
         self._wake = anyio.Event()
         self._check_now = anyio.Event()
+        if scheduler.leases.shared:
+            scheduler.on_slot_free = self.wake
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.started = clock.now_ms()
@@ -121,11 +123,17 @@ class NodeAgent:
 
     async def _feed(self) -> None:
         while True:
+            woken = False
             with anyio.move_on_after(self._poll_s):
                 await self._wake.wait()
+                woken = True
             self._wake = anyio.Event()
+            wanted = self._scheduler.wanted
+            if woken and wanted <= 0:
+                continue  # busy: the next free slot wakes the feed again
             try:
-                await self.adopt()
+                # the poll also looks when busy: orphans of dead nodes are rescued anyway
+                await self.adopt(limit=max(wanted, 0) + BATCH // 8)
             except Exception:  # a store hiccup must not end the feed: look again later
                 log.exception("kjobs.cluster.feed_failed")
 

@@ -9,6 +9,7 @@ is written for that job here (Kylin's KYLIN-4862 rule).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,8 @@ class LeaseHolder:
         self._held: dict[str, Lease] = {}  #: leases of runners stopped by ``shutdown``
         self.leases_lost = 0  #: runners stopped because another node took their job
         self.jobs_rescued = 0  #: RUNNING jobs of dead nodes (or a crash) taken over here
+        #: called when a runner ends and the queue has room (the node agent looks for work)
+        self.on_slot_free: Callable[[], None] | None = None
 
     def lease_lost(self, job_id: str) -> None:
         """The job's lease is gone: its runner writes nothing more, its step is killed."""

@@ -158,6 +158,11 @@ class Scheduler(LeaseHolder):
         """Jobs holding a slot right now."""
         return len(self._running)
 
+    @property
+    def wanted(self) -> int:
+        """How many more jobs this node could take: free slots not promised to queued jobs."""
+        return self._settings.max_concurrent_jobs - len(self._running) - len(self._waiting)
+
     async def shutdown(self) -> None:
         """Interrupt every running step and leave its job READY (resumable on next start).
 
@@ -203,6 +208,8 @@ class Scheduler(LeaseHolder):
             if running is not None and running.requeue and not self._closing:
                 await self._requeue(job_id)
             self._wake.set()
+            if self.wanted > 0 and self.on_slot_free is not None:
+                self.on_slot_free()  # look for work elsewhere now, not at the next poll
 
     async def _requeue(self, job_id: str) -> None:
         try:
@@ -217,8 +224,7 @@ class Scheduler(LeaseHolder):
         running.lease = await self.leases.claim(job_id, self.node_id, self._now(), self.lease_ms)
         if running.lease is None:
             return  # another node runs it
-        # the writer knows the newest version of a job it wrote (the submit, usually): no read;
-        # on a shared store another node may have written it since
+        # the writer knows the job it wrote (unless another node may have written it since)
         known = None if self.leases.shared else self._writer.cached(job_id)
         job = known or await self._store.get_job(job_id)
         if job.state is State.RUNNING:  # its runner died: continue at the interrupted step
