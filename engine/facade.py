@@ -87,17 +87,9 @@ class Engine:
         self._writer = JobWriter(self.store, self.clock, self.events, verify)
         self._workroot = Path(settings.workdir or Path(tempfile.gettempdir()) / "kjobs-work")
         self.scheduler = Scheduler(
-            self._writer,
-            self.store,
-            self.clock,
-            settings,
-            self.events,
-            self.catalog.profile,
-            self.instance,
-            self._workroot,
-            self.leases,
-            node_id=self.node_id,
-        )
+            self._writer, self.store, self.clock, settings, self.events, self.catalog.profile,
+            self.instance, self._workroot, self.leases, node_id=self.node_id,
+        )  # fmt: skip
         self._writer.handler = self.scheduler
         #: notifications, job-end hooks, retention (SPEC §11); ``ops.stats`` counts them
         self.ops = OpsService(
@@ -266,12 +258,7 @@ class Engine:
 
     async def cluster_nodes(self) -> list[NodeInfo]:
         """The live nodes on this store (this one included), by id (SPEC §9)."""
-        me = self.node.info()
-        if not self.leases.shared:
-            return [me]
-        alive_since = self.clock.now_ms() - self.scheduler.lease_ms
-        nodes = [n for n in await self.leases.nodes() if n.last_heartbeat >= alive_since]
-        return sorted([me, *(n for n in nodes if n.node_id != me.node_id)], key=lambda n: n.node_id)
+        return await self.node.live_nodes()
 
     async def segments(self, cube: str) -> list[Segment]:
         """The cube's NEW and READY segments, by range start."""
@@ -419,12 +406,9 @@ def _sequence_of(job: Job, step_id: str) -> int:
 
 
 def _resolve_store(store: JobStore | str | None, settings: EngineSettings) -> JobStore:
-    if store is None:
-        store = settings.store or default_store_path()
-    if isinstance(store, str):
-        return open_store(
-            store, max_output_bytes=settings.max_output_bytes, pool_size=settings.pool_size
-        )
+    if store is None or isinstance(store, str):
+        spec = store or settings.store or default_store_path()
+        return open_store(spec, settings.max_output_bytes, pool_size=settings.pool_size)
     return store
 
 

@@ -95,6 +95,15 @@ class NodeAgent:
                 tg.start_soon(self._feed, name="kjobs.cluster.feed")
             task_status.started()
 
+    async def live_nodes(self) -> list[NodeInfo]:
+        """The nodes whose heartbeat is younger than a lease (this one included), by id."""
+        me = self.info()
+        if not self._leases.shared:
+            return [me]
+        alive_since = self._clock.now_ms() - self._scheduler.lease_ms
+        nodes = [n for n in await self._leases.nodes() if n.last_heartbeat >= alive_since]
+        return sorted([me, *(n for n in nodes if n.node_id != me.node_id)], key=lambda n: n.node_id)
+
     async def adopt(self, limit: int | None = BATCH) -> None:
         """Take the jobs that need a runner: offer READY ones, rescue orphaned RUNNING ones."""
         now = self._clock.now_ms()

@@ -243,6 +243,11 @@ class PostgresJobStore:
         """Attempt numbers that have stored output, ascending."""
         return [int(row[0]) for row in await self.db.pool.fetch(SELECT_ATTEMPTS, step_id)]
 
+    async def delete_segments(self, uuids: Sequence[str]) -> None:
+        """Delete these segments, in one transaction (one already gone is skipped)."""
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(DELETE_SEGMENT, [(uuid,) for uuid in uuids])
+
     async def segments(self, cube: str) -> list[Segment]:
         """The cube's segments, by range start (then end, then uuid)."""
         rows = await self.db.pool.fetch(SELECT_SEGMENTS, cube)
