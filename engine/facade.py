@@ -34,7 +34,6 @@ from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
-from engine.config.settings import EngineSettings
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
 from engine.core.jobs import Job, Segment, StepSpec, split_step_id
@@ -43,7 +42,7 @@ from engine.core.states import STATUS_CODES, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
 from engine.ops import JobEndHook, OpsService
-from engine.store import leases_of, open_store, streaming_store_beside
+from engine.store import leases_of, resolve_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, NodeInfo, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
 
@@ -77,11 +76,12 @@ class Engine:
         self.settings = settings
         self.catalog = self.config.catalog
         self.clock: Clock = clock or SystemClock()
-        self.store: JobStore = _resolve_store(store, settings)
+        self.store: JobStore = resolve_store(
+            store, settings.store, settings.max_output_bytes, settings.pool_size
+        )
         self.events = EventBus()
         self.instance = settings.node_id or f"{os.getpid()}@{socket.gethostname()}"
-        #: owner of this engine's leases: two engines of one process never share one
-        self.node_id = settings.node_id or engine_node_id(self.instance)
+        self.node_id = settings.node_id or engine_node_id(self.instance)  #: owns its leases
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.leases, verify = leases_of(self.store)
         self._writer = JobWriter(self.store, self.clock, self.events, verify)
@@ -104,16 +104,11 @@ class Engine:
         if with_streaming:
             self._streaming_store = streaming_store or streaming_store_beside(self.store)
             self.streaming = StreamingService(
-                self._streaming_store,
-                self.clock,
-                settings.streaming,
-                self.catalog.streaming_models,
-                seed=settings.seed,
-                time_scale=settings.time_scale,
-                node_info=self.instance,
-                version=settings.version,
+                self._streaming_store, self.clock, settings.streaming,
+                self.catalog.streaming_models, seed=settings.seed, time_scale=settings.time_scale,
+                node_info=self.instance, version=settings.version,
                 on_change=self._streaming_changed,
-            )
+            )  # fmt: skip
         self._submit_lock = anyio.Lock()  # segment planning: one at a time
         #: NEW segments planned by submits whose write has not returned yet: the lock covers
         #: planning only, so that concurrent submits share a group commit
@@ -403,16 +398,3 @@ def _sequence_of(job: Job, step_id: str) -> int:
     if parsed is not None and parsed[0] == job.id and parsed[1] < len(job.steps):
         return parsed[1]
     raise StepNotFound(job.id, step_id)
-
-
-def _resolve_store(store: JobStore | str | None, settings: EngineSettings) -> JobStore:
-    if store is None or isinstance(store, str):
-        spec = store or settings.store or default_store_path()
-        return open_store(spec, settings.max_output_bytes, pool_size=settings.pool_size)
-    return store
-
-
-def default_store_path() -> str:
-    """``$XDG_DATA_HOME/kjobs/kjobs.sqlite`` (``~/.local/share`` when unset)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(base) / "kjobs" / "kjobs.sqlite")

@@ -8,6 +8,7 @@ memory).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -52,9 +53,11 @@ __all__ = [
     "StreamingStore",
     "StreamingWrite",
     "bound_output",
+    "default_store_path",
     "leases_of",
     "open_store",
     "open_stores",
+    "resolve_store",
     "streaming_store_beside",
 ]
 
@@ -109,6 +112,23 @@ def open_store(
 ) -> JobStore:
     """The batch job store of ``open_stores(spec)`` (its streaming store shares its database)."""
     return open_stores(spec, max_output_bytes, synchronous=synchronous, pool_size=pool_size).jobs
+
+
+def resolve_store(
+    store: JobStore | str | None, configured: str, max_output_bytes: int, pool_size: int
+) -> JobStore:
+    """``store`` itself, or the store its spec names (None: ``configured``, else the default
+    SQLite file of ``default_store_path``)."""
+    if store is None or isinstance(store, str):
+        spec = store or configured or default_store_path()
+        return open_store(spec, max_output_bytes, pool_size=pool_size)
+    return store
+
+
+def default_store_path() -> str:
+    """``$XDG_DATA_HOME/kjobs/kjobs.sqlite`` (``~/.local/share`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "kjobs" / "kjobs.sqlite")
 
 
 def streaming_store_beside(store: JobStore) -> StreamingStore:

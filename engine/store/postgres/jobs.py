@@ -18,6 +18,7 @@ from engine.core.states import State
 from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite, Lease
 from engine.store.postgres.db import NOTIFY_WORK, Conn, PostgresDatabase
 from engine.store.postgres.leases import PostgresLeases
+from engine.store.postgres.ops import INSERT_OUTBOX, PostgresOps, outbox_row
 from engine.store.postgres.streaming import PostgresStreamingStore
 from engine.store.rules import check_write, fold, prepare_output
 from engine.store.sqlite.codec import (
@@ -96,7 +97,7 @@ WHERE cube = $1 ORDER BY range_start, range_end, uuid
 """
 
 
-class PostgresJobStore:
+class PostgresJobStore(PostgresOps):
     """Batch jobs, step outputs and segments in a PostgreSQL database."""
 
     def __init__(
@@ -141,6 +142,8 @@ class PostgresJobStore:
             if outputs:
                 await conn.executemany(UPSERT_OUTPUT, outputs)
             await _write_segments(conn, write)
+            if write.notification is not None:  # the outbox row commits with the job's end
+                await conn.execute(INSERT_OUTBOX, *outbox_row(write.notification))
             if stored.state is State.READY:
                 await conn.execute(NOTIFY_WORK, job.id)
         return stored
