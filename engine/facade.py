@@ -34,7 +34,7 @@ from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
 from engine.core import operations as ops
-from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
+from engine.core.errors import JobNotFound, StepNotFound
 from engine.core.jobs import Job, Segment, StepSpec, split_step_id
 from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, State
@@ -363,16 +363,8 @@ class Engine:
 
     async def drop(self, job_id: str) -> Job:
         """Delete a finished or discarded job; returns it as it was."""
-        while True:
-            job = await self.get(job_id)
-            ops.drop(job)
-            try:
-                await self.store.delete_job(job.id, job.version)
-            except ConcurrentModification:
-                self._writer.forget(job.id)
-                continue
-            self._forget(job.id)
-            return job
+        dropped, _ = await self._writer.apply(await self.get(job_id), ops.drop)
+        return dropped
 
     def _forget(self, job_id: str) -> None:
         """The job was deleted (dropped or swept): out of the caches and the queue."""

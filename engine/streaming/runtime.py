@@ -1,8 +1,9 @@
 """The runtime under ``StreamingService``: the job cache, per-job writes, and the runs.
 
-Every write of a job happens under that job's lock: take the cached job (only this process
-writes the store), decide, store with compare-and-set on ``mvcc`` inside a shielded scope, then
-perform the effects. So a user action and a loop's event never interleave on one job, and a
+Every write of a job goes through ``store``, under that job's lock: take the cached job (only
+this process writes the store), decide, store with compare-and-set on ``mvcc`` inside a
+shielded scope (a lost race re-reads and decides again: ``engine.store.commit``), then perform
+the effects. So a user action and a loop's event never interleave on one job, and a
 FORCE_STOP never cancels a store call half way.
 
 A *run* is one task per job: the launch step, then the build or merge loop, then (after a
@@ -24,11 +25,12 @@ from anyio.abc import TaskGroup
 from engine.clock import Clock
 from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
-from engine.core.errors import ConcurrentModification, InvalidRequest, JobNotFound, KjobsError
+from engine.core.errors import InvalidRequest, JobNotFound, KjobsError
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
 from engine.core.streaming_params import effective_params, retry_delay
 from engine.logging import get_logger
+from engine.store.commit import JobLocks, retry_lost_races, shielded
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
 from engine.streaming.source import StreamingModelSpec
@@ -90,42 +92,63 @@ class StreamingRuntime:
         self._time_scale = time_scale
         self._node_info = node_info
         self._on_change = on_change
-        self._locks: dict[str, anyio.Lock] = {}
+        self._locks = JobLocks()
         self._rngs: dict[str, random.Random] = {}
         self._launches: Counter[str] = Counter()
         self._context = RunContext(clock, settings, time_scale, store, seed)
 
     # -- writes -------------------------------------------------------------------------------
 
-    def lock(self, job_id: str) -> anyio.Lock:
-        """The lock every write of the job holds."""
-        lock = self._locks.get(job_id)
-        if lock is None:
-            lock = self._locks[job_id] = anyio.Lock()
-        return lock
-
     async def commit(
         self,
-        decision: StreamingDecision,
+        job_id: str,
+        decide: Decide,
         *,
+        run: Run | None = None,
+        perform: bool = False,
         stats: Sequence[BatchStats] = (),
         add_segments: Sequence[StreamingSegment] = (),
         remove_segments: Sequence[str] = (),
-    ) -> None:
-        """Store the decision (the caller holds the job's lock); a no-op writes nothing."""
+    ) -> StreamingDecision | None:
+        """Decide on the job and store the decision (``engine.store.commit``'s policy).
+
+        Under the job's lock; a lost race re-reads the job and decides again. ``run``: only
+        while that run is still the job's (else None, nothing decided). ``perform``: carry out
+        the decision's effects before the lock is released.
+        """
+        async with self._locks.hold(job_id):
+            if run is not None and self.runs.get(job_id) is not run:
+                return None
+
+            async def attempt(job: StreamingJob) -> StreamingDecision:
+                decision = decide(job, self.clock.now_ms())
+                await self._commit(
+                    decision,
+                    StreamingWrite(
+                        decision.job,
+                        decision.expected_mvcc,
+                        decision.records,
+                        stats,
+                        add_segments,
+                        remove_segments,
+                    ),
+                )
+                return decision
+
+            decision = await retry_lost_races(job_id, self.jobs[job_id], attempt, self._reread)
+            if perform:
+                self.perform(decision.effects)
+            return decision
+
+    async def _reread(self, job_id: str) -> StreamingJob:
+        job = self.jobs[job_id] = await self.store.get_job(job_id)
+        return job
+
+    async def _commit(self, decision: StreamingDecision, write: StreamingWrite) -> None:
         if not decision.changed:
-            return
+            return  # a no-op writes nothing
         job = decision.job
-        write = StreamingWrite(
-            job, decision.expected_mvcc, decision.records, stats, add_segments, remove_segments
-        )
-        try:
-            with anyio.CancelScope(shield=True):
-                stored = await self.store.save(write)
-        except ConcurrentModification:
-            self.jobs[job.uuid] = await self.store.get_job(job.uuid)
-            raise
-        self.jobs[job.uuid] = stored
+        self.jobs[job.uuid] = await shielded(lambda: self.store.save(write))
         if self._on_change is not None:
             for old, new in decision.transitions:
                 self._notify(
@@ -149,14 +172,15 @@ class StreamingRuntime:
         remove_segments: Sequence[str] = (),
     ) -> bool:
         """Decide and store an event of ``run``'s job; False if the run was replaced."""
-        async with self.lock(run.job_id):
-            if self.runs.get(run.job_id) is not run:
-                return False
-            decision = decide(self.jobs[run.job_id], self.clock.now_ms())
-            await self.commit(
-                decision, stats=stats, add_segments=add_segments, remove_segments=remove_segments
-            )
-        return True
+        decision = await self.commit(
+            run.job_id,
+            decide,
+            run=run,
+            stats=stats,
+            add_segments=add_segments,
+            remove_segments=remove_segments,
+        )
+        return decision is not None
 
     def perform(self, effects: Sequence[core.StreamingEffect]) -> None:
         """Carry out a stored decision's effects."""

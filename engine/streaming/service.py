@@ -31,7 +31,13 @@ from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter, JobNotFound
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
-from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
+from engine.core.streaming import (
+    BatchStats,
+    StreamingDecision,
+    StreamingJob,
+    StreamingRecord,
+    StreamingSegment,
+)
 from engine.core.streaming_params import default_params, effective_params
 from engine.logging import get_logger
 from engine.store.ports import StreamingStore, StreamingWrite
@@ -172,9 +178,8 @@ class StreamingService:
 
         ERROR jobs whose params enable retries get their retry scheduled again."""
         for job_id in sorted(self._rt.jobs):
-            async with self._rt.lock(job_id):
-                decision = core.recover_on_start(self._rt.jobs[job_id], self._clock.now_ms())
-                await self._rt.commit(decision)
+            decision = await self._rt.commit(job_id, core.recover_on_start)
+            assert decision is not None
             job = self._rt.jobs[job_id]
             if decision.effects:
                 log.info("kjobs.streaming.relaunched", job_id=job_id)
@@ -197,14 +202,14 @@ class StreamingService:
         act = parse_action(action)
         for job_id in job_ids:
             self.get(job_id, project)
-            async with self._rt.lock(job_id):
-                job = self._rt.jobs[job_id]
+
+            def decide(job: StreamingJob, now: int) -> StreamingDecision:
                 spec = self._models.get(job.model_id)
                 broken = spec is None or spec.broken
-                decision = core.apply_action(job, act, self._clock.now_ms(), model_broken=broken)
-                await self._rt.commit(decision)
-                self._rt.perform(decision.effects)
-            if decision.changed:
+                return core.apply_action(job, act, now, model_broken=broken)
+
+            decision = await self._rt.commit(job_id, decide, perform=True)
+            if decision is not None and decision.changed:
                 log.info("kjobs.streaming.action", job_id=job_id, action=act.value)
 
     async def update_params(
@@ -215,9 +220,7 @@ class StreamingService:
             raise InvalidRequest('The parameter "params" must map strings to strings')
         effective_params(params, self._settings)  # InvalidRequest names a bad value
         self.get(job_id, project)
-        async with self._rt.lock(job_id):
-            decision = core.with_params(self._rt.jobs[job_id], params, self._clock.now_ms())
-            await self._rt.commit(decision)
+        await self._rt.commit(job_id, lambda job, now: core.with_params(job, params, now))
         return self._rt.jobs[job_id]
 
     # -- queries ------------------------------------------------------------------------------
