@@ -37,7 +37,7 @@ from engine.core import operations as ops
 from engine.core.errors import JobNotFound, StepNotFound
 from engine.core.jobs import Job, Segment, StepSpec, split_step_id
 from engine.core.segments import plan_segment
-from engine.core.states import STATUS_CODES, State
+from engine.core.states import STATUS_CODES, BuildType, SegmentStatus, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
 from engine.ops import JobEndHook, OpsService
@@ -177,7 +177,7 @@ class Engine:
     async def submit_build(
         self,
         cube: str,
-        build_type: str = "BUILD",
+        build_type: str = BuildType.BUILD,
         start: int = 0,
         end: int = 0,
         *,
@@ -230,14 +230,14 @@ class Engine:
         *,
         project: str = "default",
         name: str = "adhoc",
-        build_type: str = "BUILD",
+        build_type: str = BuildType.BUILD,
         submitter: str = "ADMIN",
         priority_offset: int = 0,
     ) -> Job:
         """Submit an explicit chain of steps (no cube, no segment bookkeeping)."""
         job_id = self._new_id()
         now = self.clock.now_ms()
-        segment = Segment(self._new_id(), name, "adhoc", 0, 0, "NEW")
+        segment = Segment(self._new_id(), name, "adhoc", 0, 0, SegmentStatus.NEW)
         decision = ops.submit(
             job_id,
             project,
@@ -281,7 +281,7 @@ class Engine:
     async def overview(self) -> dict[str, int]:
         """Kylin's ``/jobs/overview``: the number of jobs per REST status (NEW is always 0)."""
         counts = await self.store.count_by_state()
-        result = dict.fromkeys(STATUS_CODES, 0)
+        result: dict[str, int] = {status: 0 for status in STATUS_CODES}
         for state, n in counts.items():
             result[state.rest_name] += n
         return result

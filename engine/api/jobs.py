@@ -20,7 +20,7 @@ from engine.api.schemas import error_responses
 from engine.api.views import JobRenderer, envelope, output_view, overview_view
 from engine.core.errors import InvalidRequest, JobNotFound
 from engine.core.jobs import Job
-from engine.core.states import STATE_BY_CODE, State
+from engine.core.states import BULK_OPERATIONS, STATE_BY_CODE, State
 from engine.facade import Engine
 from engine.store.ports import JobFilter
 
@@ -141,11 +141,9 @@ async def list_jobs(
 # -- bulk actions (Kylin 5) -------------------------------------------------------------------
 
 Action = Callable[[Engine, str], Awaitable[Job]]
+#: each bulk operation is the Engine method of the same name (resume, discard, pause, restart)
 BULK_ACTIONS: Final[dict[str, Action]] = {
-    "RESUME": Engine.resume,
-    "DISCARD": Engine.discard,
-    "PAUSE": Engine.pause,
-    "RESTART": Engine.restart,
+    op: getattr(Engine, op.value.lower()) for op in BULK_OPERATIONS
 }
 
 

@@ -7,15 +7,32 @@ to validate every answer. Field names are Kylin's, camelCase included.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.core import states
 from engine.core.jobs import FULL_BUILD_END
 
-RestStatus = Literal["PENDING", "RUNNING", "ERROR", "STOPPED", "DISCARDED", "FINISHED"]
-BuildType = Literal["BUILD", "MERGE", "REFRESH"]
-BulkAction = Literal["RESUME", "DISCARD", "PAUSE", "RESTART"]
+# The literals of the documented shapes come from the enums of core/states.py (one source).
+if TYPE_CHECKING:
+    RestStatus = str
+    BuildType = str
+    BulkAction = str
+    JobType = str
+    CubeStatus = str
+    StreamingJobStatus = str
+    StreamingJobType = str
+    RecordAction = str
+else:
+    RestStatus = Literal[tuple(s.value for s in states.SHOWN_STATUSES)]
+    BuildType = Literal[tuple(t.value for t in states.BuildType)]
+    BulkAction = Literal[tuple(o.value for o in states.BULK_OPERATIONS)]
+    JobType = Literal[states.BuildType.BUILD.value]  # Kylin shows every cubing job as BUILD
+    CubeStatus = Literal[tuple(c.value for c in states.CubeStatus)]
+    StreamingJobStatus = Literal[tuple(states.STREAMING_LISTED)]
+    StreamingJobType = Literal[tuple(t.value for t in states.StreamingJobType)]
+    RecordAction = Literal[tuple(a.value for a in states.RecordAction)]
 
 
 def _bound(what: str) -> Any:
@@ -100,7 +117,7 @@ class JobInstance(BaseModel):
     version: str
     name: str
     projectName: str
-    type: Literal["BUILD"]
+    type: JobType
     duration: int
     related_cube: str
     display_cube_name: str
@@ -211,7 +228,7 @@ class CubeBody(BaseModel):
     name: str
     project: str
     descriptor: str
-    status: Literal["READY", "DISABLED"]
+    status: CubeStatus
     segments: list[SegmentBody]
 
 
@@ -318,9 +335,6 @@ class TableBody(BaseModel):
 
 # -- streaming (Kylin 5 envelopes) --------------------------------------------------------------
 
-StreamingJobStatus = Literal["STARTING", "RUNNING", "STOPPING", "ERROR", "STOPPED"]
-StreamingJobType = Literal["STREAMING_BUILD", "STREAMING_MERGE"]
-
 
 class StreamingStatusRequest(_Strict):
     """``PUT /streaming_jobs/status``. ``action`` is checked by the route, so that an unknown
@@ -329,7 +343,7 @@ class StreamingStatusRequest(_Strict):
     project: str | None = None
     action: str = Field(
         description="START, STOP, FORCE_STOP or RESTART",
-        json_schema_extra={"enum": ["START", "STOP", "FORCE_STOP", "RESTART"]},
+        json_schema_extra={"enum": [a.value for a in states.StreamingAction]},
     )
     job_ids: list[str] = Field(min_length=1, max_length=10_000)
 
@@ -411,7 +425,7 @@ class StreamingRecordBody(BaseModel):
     id: int | None
     job_id: str
     project: str
-    action: Literal["START", "STOP", "ERROR"]
+    action: RecordAction
     create_time: int
 
 

@@ -21,7 +21,7 @@ from engine.clock import Clock
 from engine.core import operations as ops
 from engine.core.jobs import Job, Step
 from engine.core.notifications import JobEnd, job_end
-from engine.core.segments import land_segment
+from engine.core.segments import land_segment, segment_to_drop
 from engine.core.states import State
 from engine.events import EventBus
 from engine.store.commit import JobLocks, retry_lost_races, shielded
@@ -197,8 +197,5 @@ class JobWriter:
         return SegmentChange(upsert=[s for s in landed if s.uuid == job.segment.uuid], delete=gone)
 
     async def _drop_segment(self, job: Job) -> SegmentChange | None:
-        existing = await self._store.segments(job.cube)
-        mine = next((s for s in existing if s.uuid == job.segment.uuid), None)
-        if mine is None or mine.status != "NEW":
-            return None  # already landed by "Update Cube Info": it stays
-        return SegmentChange(delete=(mine.uuid,))
+        mine = segment_to_drop(job.segment, await self._store.segments(job.cube))
+        return SegmentChange(delete=(mine.uuid,)) if mine is not None else None

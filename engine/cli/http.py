@@ -16,9 +16,12 @@ from typing import Any, Final
 
 import httpx
 
+from engine.core.states import ENDED_STATUSES, JobStatus
+
 DEFAULT_URL: Final = "http://127.0.0.1:7070"
 API_PREFIX: Final = "/kylin/api"
-ENDED: Final = frozenset({"FINISHED", "ERROR", "DISCARDED", "STOPPED"})
+ENDED: Final = frozenset(s.value for s in ENDED_STATUSES)
+FINISHED: Final = JobStatus.FINISHED.value
 TIMEOUT_S: Final = 30.0
 
 
@@ -185,7 +188,7 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> str:
 def progress_bar(job: dict[str, Any], width: int = 30) -> str:
     """``[#########.....]  45%  06 Build Base Cuboid  RUNNING``."""
     done = round(width * job["progress"] / 100)
-    current = next((s for s in job["steps"] if s["step_status"] != "FINISHED"), None)
+    current = next((s for s in job["steps"] if s["step_status"] != FINISHED), None)
     step = f"{current['sequence_id']:02d} {current['name']}" if current else "all steps done"
     bar = "#" * done + "." * (width - done)
     return f"[{bar}] {job['progress']:5.1f}%  {step}  {job['job_status']}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
-from engine.core.states import State
+from engine.core.states import SegmentStatus, State
 
 
 class Family(StrEnum):
@@ -140,7 +140,7 @@ class Segment:
     name: str
     start: int
     end: int
-    status: str = "NEW"  #: NEW -> READY
+    status: str = SegmentStatus.NEW  #: NEW -> READY
     #: merged segments remember the segments they replaced (removed when the merge lands)
     merged_from: tuple[str, ...] = ()
 

@@ -19,7 +19,6 @@ import dataclasses
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final, Self
 
 from engine.core.errors import (
@@ -31,6 +30,7 @@ from engine.core.errors import (
 from engine.core.states import (
     STREAMING_ACTIONS,
     STREAMING_EVENTS,
+    RecordAction,
     StreamingAction,
     StreamingEvent,
     StreamingJobType,
@@ -63,14 +63,6 @@ def parse_job_id(job_id: str) -> tuple[str, StreamingJobType]:
         if suffix == known and model_id:
             return model_id, job_type
     raise InvalidRequest(f'"{job_id}" is not a streaming job id ({{model_id}}_build or _merge)')
-
-
-class RecordAction(StrEnum):
-    """What a streaming job record says happened."""
-
-    START = "START"
-    STOP = "STOP"
-    ERROR = "ERROR"
 
 
 #: the record an effective write to a status adds, and whether it sets the start or end time

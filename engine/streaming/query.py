@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter
-from engine.core.states import StreamingJobType, StreamingStatus
+from engine.core.states import STREAMING_LISTED, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord
 
 SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
@@ -23,9 +23,11 @@ EMPTY_PARAMETER: Final = "KE-010043201"  #: Kylin's code for ``job_ids`` without
 PARTITION_CONDITION_BUILDER: Final = (
     "org.apache.kylin.metadata.model.PartitionDesc$DefaultPartitionConditionBuilder"
 )
+#: what a ``statuses`` filter value matches: a listed status (ERROR covers LAUNCHING_ERROR) or,
+#: beyond the listed ones, LAUNCHING_ERROR alone
 _MATCHES: Final[Mapping[str, frozenset[StreamingStatus]]] = {
     **{s.value: frozenset({s}) for s in StreamingStatus},
-    "ERROR": frozenset({StreamingStatus.ERROR, StreamingStatus.LAUNCHING_ERROR}),
+    **STREAMING_LISTED,
 }
 
 
