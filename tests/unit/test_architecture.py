@@ -52,9 +52,10 @@ def _sql(tree: ast.AST) -> set[int]:
     """String arguments of ``.execute(...)``: SQL such as ``ROLLBACK``, not a Kylin name."""
     found: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in ("execute", "executescript"):
-                found.update(id(arg) for arg in node.args)
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr in ("execute", "executescript"):
+            assert isinstance(node, ast.Call)
+            found.update(id(arg) for arg in node.args)
     return found
 
 
