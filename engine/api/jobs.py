@@ -21,6 +21,7 @@ from engine.api.views import JobRenderer, envelope, output_view, overview_view
 from engine.core.errors import InvalidRequest, JobNotFound
 from engine.core.jobs import Job
 from engine.core.states import BULK_OPERATIONS, STATE_BY_CODE, State
+from engine.core.timefmt import utc
 from engine.facade import Engine
 from engine.store.ports import JobFilter
 
@@ -45,7 +46,7 @@ def _job_response(renderer: JobRenderer, engine: Engine, job: Job) -> Response:
 
 def modified_since(time_filter: int, now: int) -> int | None:
     """Kylin's ``timeFilter``: 0 current day (UTC), 1 last day, 2 week, 3 month, 4 year, 5 all."""
-    moment = dt.datetime.fromtimestamp(now / 1000, tz=dt.UTC)
+    moment = utc(now)
     if time_filter == 0:
         midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         return int(midnight.timestamp() * 1000)

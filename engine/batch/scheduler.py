@@ -26,7 +26,6 @@ from engine.config.settings import EngineSettings
 from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, NotAllowed, StepFailure
 from engine.core.jobs import Job, Step
-from engine.core.states import State
 from engine.events import EventBus, OutputLine
 from engine.logging import get_logger
 from engine.store.ports import JobStore
@@ -188,13 +187,13 @@ class Scheduler:
             job = await self._store.get_job(job_id)
         except JobNotFound:
             return
-        if job.state is State.READY:
+        if ops.queued(job):
             self.schedule(job)
 
     async def _drive(self, job_id: str) -> None:
         # the writer knows the newest version of a job it wrote (the submit, usually): no read
         job = self._writer.cached(job_id) or await self._store.get_job(job_id)
-        if job.state is not State.READY or self._closing:
+        if not ops.queued(job) or self._closing:
             return
         current = job.current_step
         previous = _reattach_info(current) if current is not None else None
@@ -230,9 +229,9 @@ class Scheduler:
             job = running.job or job  # info updates during the step stored newer versions
             decide = self._decide_outcome(step, outcome)
             job, effects = await self._writer.apply(job, decide, outputs=[(step, output)])
-            if job.state is not State.RUNNING or job.step(sequence).state is not State.RUNNING:
+            if not ops.retry_decided(job, sequence):
                 return job, effects
-            await self._retry_wait(job)  # still RUNNING: a retry was decided
+            await self._retry_wait(job)
             previous_info = None
 
     def _decide_outcome(self, step: Step, outcome: StepFailure | dict[str, str]) -> Decide:

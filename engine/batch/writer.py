@@ -22,7 +22,6 @@ from engine.core import operations as ops
 from engine.core.jobs import Job, Step
 from engine.core.notifications import JobEnd, job_end
 from engine.core.segments import land_segment, segment_to_drop
-from engine.core.states import State
 from engine.events import EventBus
 from engine.store.commit import JobLocks, retry_lost_races, shielded
 from engine.store.ports import JobStore, JobWrite, OutputWrite, SegmentChange
@@ -46,7 +45,7 @@ class EffectHandler(Protocol):
 
 @dataclass(slots=True)
 class _Plan:
-    """What one decision's effects ask for: the first four go into the write, the rest after."""
+    """What one decision's effects ask for: the first three go into the write, the rest after."""
 
     segments: SegmentChange | None = None
     outputs: tuple[OutputWrite, ...] = ()
@@ -182,7 +181,7 @@ class JobWriter:
         handler = self.handler
         if handler is None:
             return
-        if plan.delete or stored.state is not State.READY:
+        if plan.delete or not ops.queued(stored):
             handler.forget(stored.id)
         if plan.interrupt:
             handler.interrupt(stored.id)

@@ -17,6 +17,7 @@ from engine.core import cubing
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.jobs import Family, Segment, StepSpec
 from engine.core.segments import BUILD_TYPES
+from engine.core.timefmt import format_utc
 from steps.base import Profile
 
 # -- tables and models -------------------------------------------------------------------------
@@ -323,8 +324,8 @@ class Catalog:
             "merged_segments": ",".join(segment.merged_from),
             "start_ms": str(segment.start),
             "end_ms": str(segment.end),
-            "start_time": cubing.format_datetime(segment.start),
-            "end_time": cubing.format_datetime(segment.end),
+            "start_time": format_utc(segment.start),
+            "end_time": format_utc(segment.end),
             "workdir": workdir,
             "job_conf": f"{workdir}/kylin_job_conf.xml",
             "flat_table": flat,

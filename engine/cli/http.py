@@ -7,7 +7,6 @@ Shared by ``engine.cli.client`` and any other command family that talks to a run
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Any, Final
 import httpx
 
 from engine.core.states import ENDED_STATUSES, JobStatus
+from engine.core.timefmt import format_utc
 
 DEFAULT_URL: Final = "http://127.0.0.1:7070"
 API_PREFIX: Final = "/kylin/api"
@@ -128,10 +128,7 @@ def set_handler(parser: argparse.ArgumentParser, handler: Handler) -> None:
 
 def when(epoch_ms: int) -> str:
     """``yyyy-MM-dd HH:mm:ss`` UTC (the zone of job names), "-" for 0."""
-    if not epoch_ms:
-        return "-"
-    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return format_utc(epoch_ms) if epoch_ms else "-"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

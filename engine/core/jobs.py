@@ -7,13 +7,13 @@ the engine's clock; 0 means "unset", as in Kylin.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
 from engine.core.states import SegmentStatus, State
+from engine.core.timefmt import COMPACT, format_utc
 
 
 class Family(StrEnum):
@@ -225,16 +225,7 @@ class Job:
 
 def segment_name(start: int, end: int) -> str:
     """Kylin's segment name: ``{start:yyyyMMddHHmmss}_{end:yyyyMMddHHmmss}`` in UTC."""
-    return f"{format_compact(start)}_{format_compact(end)}"
+    return f"{format_utc(start, COMPACT)}_{format_utc(end, COMPACT)}"
 
 
 FULL_BUILD_END = 2**63 - 1  #: ``endTime`` of a full build (startTime 0 and endTime 0)
-
-
-def format_compact(epoch_ms: int) -> str:
-    """``yyyyMMddHHmmss`` in UTC; ranges past year 9999 show as 99991231235959 (full builds)."""
-    try:
-        moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return "99991231235959"
-    return moment.strftime("%Y%m%d%H%M%S")

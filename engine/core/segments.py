@@ -153,7 +153,6 @@ def plan_purge(cube: str, segments: Sequence[Segment], jobs: Sequence[Job]) -> t
     return tuple(segments)
 
 
-
 def segment_to_drop(segment: Segment, existing: Sequence[Segment]) -> Segment | None:
     """A discarded job's segment goes away while still NEW; once landed READY, it stays."""
     mine = next((s for s in existing if s.uuid == segment.uuid), None)

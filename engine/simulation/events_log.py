@@ -40,11 +40,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine.clock.virtual import format_iso
 from engine.core.jobs import Family, Job, Step
 from engine.core.schedules import SCHEDULE_SUBMITTER
 from engine.core.states import State
 from engine.core.streaming import StreamingJob
+from engine.core.timefmt import format_iso
 from engine.store.ports import StreamingWrite
 from engine.streaming.service import StreamingChange
 

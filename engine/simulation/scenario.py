@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from engine.catalog.schedules import ScheduleSpec, read_schedules
-from engine.clock.virtual import DEFAULT_START_MS, parse_iso
+from engine.clock.virtual import DEFAULT_START_MS
 from engine.config.toml import Reader, non_empty, non_negative, one_of, positive, read_toml
 from engine.core.segments import BUILD_TYPES
 from engine.core.states import BuildType, Operation, StreamingAction
+from engine.core.timefmt import parse_iso
 
 #: operator actions on batch jobs (Kylin's operations that a running job can be given)
 _BATCH: Final = (Operation.PAUSE, Operation.RESUME, Operation.DISCARD, Operation.RESTART)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from engine.clock.virtual import format_iso
 from engine.core.states import State as S
 from engine.core.states import StreamingStatus as SS
+from engine.core.timefmt import format_iso
 from engine.simulation.events_log import Record, elapsed
 
 WIDTH = 1400

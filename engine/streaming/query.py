@@ -7,7 +7,6 @@ service's cache of it). Sort keys come from fields kept on the job itself (``dat
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -15,11 +14,11 @@ from typing import Any, Final
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter
 from engine.core.states import STREAMING_LISTED, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord
+from engine.core.timefmt import format_utc
 
 SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
 DEFAULT_PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 1000
-EMPTY_PARAMETER: Final = "KE-010043201"  #: Kylin's code for ``job_ids`` without ``project``
 PARTITION_CONDITION_BUILDER: Final = (
     "org.apache.kylin.metadata.model.PartitionDesc$DefaultPartitionConditionBuilder"
 )
@@ -93,11 +92,7 @@ def query_jobs(
 
 def _filter(query: StreamingJobQuery) -> Callable[[StreamingJob], bool]:
     if query.job_ids and not query.project:
-        raise InvalidStreamingParameter(
-            'Request parameter "project" is empty or value is empty. '
-            "Please check the request parameters.",
-            EMPTY_PARAMETER,
-        )
+        raise InvalidStreamingParameter.empty("project")
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         raise InvalidRequest(
             f'The parameter "page_size" must be between 1 and {MAX_PAGE_SIZE}: {query.page_size}'
@@ -171,10 +166,7 @@ def _nullable(value: int | None, uuid: str) -> SortKey:
 
 def format_time(ms: int | None) -> str | None:
     """``"yyyy-MM-dd HH:mm:ss"`` in UTC, as the list shows ``last_update_time``."""
-    if ms is None:
-        return None
-    moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return None if ms is None else format_utc(ms)
 
 
 def partition_desc(

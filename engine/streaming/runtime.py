@@ -25,10 +25,10 @@ from anyio.abc import TaskGroup
 from engine.clock import Clock
 from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
-from engine.core.errors import InvalidRequest, JobNotFound, KjobsError
+from engine.core.errors import JobNotFound, KjobsError
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
-from engine.core.streaming_params import effective_params, retry_delay
+from engine.core.streaming_params import may_retry, retry_delay
 from engine.logging import get_logger
 from engine.store.commit import JobLocks, retry_lost_races, shielded
 from engine.store.ports import StreamingStore, StreamingWrite
@@ -259,11 +259,8 @@ class StreamingRuntime:
         except Exception as exc:
             self.counts["loop_failures"] += 1
             log.warning("kjobs.streaming.loop_failed", job_id=run.job_id, error=repr(exc))
-            if self.jobs[run.job_id].status is StreamingStatus.STARTING:
-                await self.event(run, core.launch_failed)
-                return False
-            await self.event(run, core.loop_failed)
-            return True
+            await self.event(run, core.run_failed)
+            return True  # a retry may follow (``_retry`` asks ``may_retry``)
 
     async def _launch(self, run: Run) -> bool:
         """The launch step: RUNNING (True), LAUNCHING_ERROR, or STOPPED when stopped meanwhile."""
@@ -277,11 +274,7 @@ class StreamingRuntime:
         node = self._node_info or None
 
         def decide(job: StreamingJob, now: int) -> StreamingDecision:
-            if job.status is StreamingStatus.STOPPING:  # a STOP came as the launch ended
-                return core.loop_stopped(job, now)
-            if fails:
-                return core.launch_failed(job, now)
-            return core.launched(job, now, node_info=node, yarn_app_id=app_id)
+            return core.launch_ended(job, now, failed=fails, node_info=node, yarn_app_id=app_id)
 
         await self.event(run, decide)
         status = self.jobs[run.job_id].status
@@ -296,7 +289,7 @@ class StreamingRuntime:
     async def _retry(self, run: Run) -> bool:
         """Wait the retry delay, then START the ERROR job again; False when no retry applies."""
         job = self.jobs[run.job_id]
-        if job.status is not StreamingStatus.ERROR or not self.retry_enabled(job):
+        if not may_retry(job, self.settings):
             return False
         delay = retry_delay(run.retries, self.settings)
         run.retries += 1
@@ -349,13 +342,6 @@ class StreamingRuntime:
         if spec is None:
             raise JobNotFound(job.uuid)
         return spec
-
-    def retry_enabled(self, job: StreamingJob) -> bool:
-        """Whether the job's params ask for automatic retries after a failure."""
-        try:
-            return effective_params(job.params, self.settings).retry_enabled
-        except InvalidRequest:
-            return False
 
     def rng(self, job_id: str) -> random.Random:
         """The job's seeded random source (ids, jitter): the same seed, the same run.

@@ -30,7 +30,7 @@ from engine.clock import Clock
 from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter, JobNotFound
-from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
+from engine.core.states import StreamingAction, StreamingJobType
 from engine.core.streaming import (
     BatchStats,
     StreamingDecision,
@@ -38,7 +38,7 @@ from engine.core.streaming import (
     StreamingRecord,
     StreamingSegment,
 )
-from engine.core.streaming_params import default_params, effective_params
+from engine.core.streaming_params import default_params, effective_params, may_retry
 from engine.logging import get_logger
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.query import (
@@ -60,10 +60,6 @@ __all__ = ["StreamingChange", "StreamingCounters", "StreamingModelSpec", "Stream
 log = get_logger()
 
 MAX_STATS_MINUTES: Final = 7 * 24 * 60
-INVALID_ACTION: Final = (
-    'The entered parameter "action" is invalid, only supports "START, STOP, FORCE_STOP, RESTART".'
-)
-INVALID_ACTION_CODE: Final = "KE-010043207"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +180,7 @@ class StreamingService:
             if decision.effects:
                 log.info("kjobs.streaming.relaunched", job_id=job_id)
                 self._rt.perform(decision.effects)
-            elif job.status is StreamingStatus.ERROR and self._rt.retry_enabled(job):
+            elif may_retry(job, self._settings):
                 self._rt.spawn(job_id, retry_first=True)
 
     # -- actions ------------------------------------------------------------------------------
@@ -301,4 +297,4 @@ def parse_action(action: StreamingAction | str) -> StreamingAction:
     try:
         return StreamingAction(action)
     except ValueError:
-        raise InvalidStreamingParameter(INVALID_ACTION, INVALID_ACTION_CODE) from None
+        raise InvalidStreamingParameter.invalid_action() from None
