@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.api import schemas
+from engine.api import schemas, streaming_schemas
 from engine.api.deps import EngineDep
 from engine.api.schemas import error_responses
 from engine.api.views import envelope
@@ -90,7 +90,7 @@ def project_of(engine: Engine, service: StreamingService, name: str | None) -> s
 
 @router.get(
     "/streaming_jobs",
-    response_model=schemas.StreamingJobListEnvelope,
+    response_model=streaming_schemas.StreamingJobListEnvelope,
     responses=error_responses(404),
     summary="List streaming jobs",
     description=(
@@ -148,7 +148,7 @@ async def list_streaming_jobs(
     summary="START, STOP, FORCE_STOP or RESTART streaming jobs",
 )
 async def streaming_job_status(
-    engine: EngineDep, service: StreamingDep, body: schemas.StreamingStatusRequest
+    engine: EngineDep, service: StreamingDep, body: streaming_schemas.StreamingStatusRequest
 ) -> JSONResponse:
     """Apply the action to each job in order; the first error stops the rest."""
     project = project_of(engine, service, body.project)
@@ -158,7 +158,7 @@ async def streaming_job_status(
 
 @router.get(
     "/streaming_jobs/records",
-    response_model=schemas.StreamingRecordsEnvelope,
+    response_model=streaming_schemas.StreamingRecordsEnvelope,
     responses=error_responses(404),
     summary="A streaming job's START/STOP/ERROR records",
 )
@@ -175,7 +175,7 @@ async def streaming_job_records(
 
 @router.get(
     "/streaming_jobs/stats/{jobId}",
-    response_model=schemas.StreamingStatsEnvelope,
+    response_model=streaming_schemas.StreamingStatsEnvelope,
     responses=error_responses(404),
     summary="A streaming job's micro-batch statistics",
 )
@@ -201,7 +201,7 @@ async def streaming_job_stats(
     summary="Replace a streaming job's params",
 )
 async def streaming_job_params(
-    engine: EngineDep, service: StreamingDep, body: schemas.StreamingParamsRequest
+    engine: EngineDep, service: StreamingDep, body: streaming_schemas.StreamingParamsRequest
 ) -> JSONResponse:
     """Replace the job's params (only while it is STOPPED or ERROR)."""
     project = project_of(engine, service, body.project)

@@ -190,16 +190,6 @@ class StreamingModel:
         """Kylin calls the model id ``uuid`` too."""
         return self.model_id
 
-    @property
-    def build_job_id(self) -> str:
-        """``{model_id}_build``."""
-        return f"{self.model_id}_build"
-
-    @property
-    def merge_job_id(self) -> str:
-        """``{model_id}_merge``."""
-        return f"{self.model_id}_merge"
-
 
 # -- the catalog ------------------------------------------------------------------------------
 
@@ -287,12 +277,6 @@ class Catalog:
     def tables_of(self, project: str | None = None) -> tuple[Table, ...]:
         """The tables of ``project`` (every table when None), in config order."""
         return tuple(t for t in self.tables if project is None or _same(t.project, project))
-
-    def streaming_models_of(self, project: str | None = None) -> tuple[StreamingModel, ...]:
-        """The streaming models of ``project`` (all when None), in config order."""
-        return tuple(
-            m for m in self.streaming_models if project is None or _same(m.project, project)
-        )
 
     # -- expansion ----------------------------------------------------------------------------
 

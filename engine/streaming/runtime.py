@@ -14,10 +14,9 @@ scope is FORCE_STOP; a graceful stop sets ``stop_requested`` and interrupts only
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskGroup
@@ -33,6 +32,7 @@ from engine.logging import get_logger
 from engine.store.commit import JobLocks, retry_lost_races, shielded
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
+from engine.streaming.runs import Run, RunHandle
 from engine.streaming.source import StreamingModelSpec
 
 log = get_logger()
@@ -48,20 +48,6 @@ class StreamingChange:
     time: int
     cause: str  #: the action (START, ...) or event (LAUNCHED, ...) that made it
     mvcc: int  #: the job's mvcc once the whole decision is stored
-
-
-@dataclass(eq=False)
-class Run:
-    """What runs for one job: its task's cancel scope and the graceful-stop flag."""
-
-    job_id: str
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    stop_requested: bool = False
-    #: what a graceful stop cancels while ``waiting``: the launch's wait, or the whole loop (one
-    #: scope per attempt, not one per wait: the loop returns anyway once a wait is interrupted)
-    wait_scope: anyio.CancelScope | None = None
-    waiting: bool = False  #: sleeping in a wait that a graceful stop interrupts
-    retries: int = 0  #: automatic retries since the last success or user action
 
 
 class StreamingRuntime:
@@ -251,7 +237,7 @@ class StreamingRuntime:
             with anyio.CancelScope() as scope:
                 run.wait_scope = scope
                 try:
-                    await loop(self._context, _Handle(self, run), job, self._spec(job))
+                    await loop(self._context, RunHandle(self, run), job, self._spec(job))
                 finally:
                     run.wait_scope = None
             await self.event(run, core.loop_stopped)
@@ -354,55 +340,3 @@ class StreamingRuntime:
             seed = f"{self._seed}:{job_id}:{self.app_epoch}"
             rng = self._rngs[job_id] = random.Random(seed)
         return rng
-
-
-class _Handle:
-    """What a loop may do to its own job (``loops.LoopHandle``)."""
-
-    def __init__(self, runtime: StreamingRuntime, run: Run) -> None:
-        self._runtime = runtime
-        self._run = run
-
-    @property
-    def stop_requested(self) -> bool:
-        """Whether a graceful stop was asked."""
-        return self._run.stop_requested
-
-    async def wait(self, simulated_s: float) -> bool:
-        """Wait between batches; True when a graceful stop was asked (at once or meanwhile).
-
-        A stop meanwhile may instead end the loop by cancellation (``loop_wait``)."""
-        return await self._runtime.loop_wait(self._run, simulated_s)
-
-    async def write(
-        self,
-        decide: Decide,
-        *,
-        stats: Sequence[BatchStats] = (),
-        add_segments: Sequence[StreamingSegment] = (),
-        remove_segments: Sequence[str] = (),
-    ) -> bool:
-        """Store an event of this job with what goes with it; False if the run was replaced."""
-        return await self._runtime.event(
-            self._run,
-            decide,
-            stats=stats,
-            add_segments=add_segments,
-            remove_segments=remove_segments,
-        )
-
-    def succeeded(self) -> None:
-        """A batch or pass went through: the retry delay starts over."""
-        self._run.retries = 0
-
-    def count(self, name: str, n: int = 1) -> None:
-        """Add to a counter."""
-        self._runtime.counts[name] += n
-
-    def new_id(self) -> str:
-        """A seeded uuid for a segment."""
-        return str(uuid.UUID(int=self.rng().getrandbits(128), version=4))
-
-    def rng(self) -> random.Random:
-        """The job's seeded random source."""
-        return self._runtime.rng(self._run.job_id)

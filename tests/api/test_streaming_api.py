@@ -20,7 +20,7 @@ import anyio
 import httpx
 import pytest
 
-from engine.api import schemas
+from engine.api import streaming_schemas
 from engine.api.app import create_app
 from engine.clock import SystemClock
 from engine.config import SHIPPED_CONFIG_DIR, load_config
@@ -278,8 +278,8 @@ async def test_a_listed_job_has_the_seeds_fields_in_the_seeds_order(stream_api: 
         assert sorted(aliases(page)) == sorted(SHIPPED * 2)
         for job in page["value"]:
             assert list(job) == SEED_KEYS
-            assert list(job) == list(schemas.StreamingJobBody.model_fields)
-            schemas.StreamingJobBody.model_validate(job)
+            assert list(job) == list(streaming_schemas.StreamingJobBody.model_fields)
+            streaming_schemas.StreamingJobBody.model_validate(job)
             assert list(job["partition_desc"]) == PARTITION_KEYS
         sales = await listed(client, job_id(engine, "sales_stream_model"))
         model = next(m for m in engine.catalog.streaming_models if m.alias == "sales_stream_model")
