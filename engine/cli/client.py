@@ -42,12 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("jobs", parents=[conn], help="list jobs (newest change first)")
     p.add_argument("--cube", help="cube name contains this (case-insensitive)")
     p.add_argument("--project", help="project name")
-    p.add_argument(
-        "--status",
-        action="append",
-        choices=sorted(s.value for s in SHOWN_STATUSES),
-        help="repeatable",
-    )
+    p.add_argument("--status", action="append", choices=SHOWN, help="repeatable")
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the job ids")
