@@ -62,7 +62,7 @@ class JobWriter:
         self._store = store
         self._clock = clock
         self._events = events
-        self._locks = JobLocks()
+        self._locks = JobLocks(checkpoint=False)  # see JobLocks: no extra yield
         self.handler: EffectHandler | None = None
         #: write job-end notifications into the outbox (a notifier URL is configured)
         self.outbox = False

@@ -83,8 +83,9 @@ async def test_save_output_raises_when_it_keeps_losing() -> None:
     assert await store.read_output(job.steps[0].id, 0) == "kept\n"
 
 
-async def test_job_locks_serialise_one_job_and_forget_idle_ones() -> None:
-    locks = JobLocks()
+@pytest.mark.parametrize("checkpoint", [True, False])
+async def test_job_locks_serialise_one_job_and_forget_idle_ones(checkpoint: bool) -> None:
+    locks = JobLocks(checkpoint=checkpoint)
     order: list[str] = []
 
     async def hold(name: str, job_id: str, release: anyio.Event | None) -> None:
