@@ -26,11 +26,11 @@ from engine.api.schemas import error_responses
 from engine.api.views import envelope
 from engine.core.errors import CatalogNotFound, InvalidStreamingParameter
 from engine.core.states import StreamingJobType, StreamingStatus
+from engine.core.streaming_jobs import SORT_KEYS
 from engine.facade import Engine
 from engine.streaming.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    SORT_KEYS,
     StreamingJobQuery,
     record_view,
     stats_view,

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from engine.cli.http import ApiClient, ApiError, add_connection_args, set_handler, table, when
 from engine.core.states import STREAMING_LISTED, StreamingAction, StreamingJobType
+from engine.core.streaming_jobs import SORT_KEYS
 
 STATUSES: Final = tuple(STREAMING_LISTED)
 #: ``--type`` names: build, merge, and the job types themselves in lower case
@@ -22,7 +23,6 @@ JOB_TYPES: Final = {
     **{t.value.lower(): t.value for t in StreamingJobType},
     **{t.value.lower().removeprefix("streaming_"): t.value for t in StreamingJobType},
 }
-SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
 ACTIONS: Final = {
     "start": (StreamingAction.START.value, "start streaming jobs"),
     "stop": (

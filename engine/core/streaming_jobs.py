@@ -134,6 +134,24 @@ class StreamingSegment:
     status: str = SegmentStatus.READY
 
 
+# -- derived fields (SPEC §6): what the list shows and sorts on, from fields of the job itself --
+
+#: the keys ``GET /streaming_jobs`` sorts by (``sort_by``); the first is the default
+SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
+
+
+def data_latency(job: StreamingJob) -> int | None:
+    """The listed ``data_latency``: a build's latest ``min_data_latency`` (≥ 0); merge: None."""
+    if job.job_type is StreamingJobType.STREAMING_MERGE:
+        return None
+    return job.data_latency
+
+
+def last_status_duration(job: StreamingJob, now: int) -> int | None:
+    """Milliseconds since the job's latest record; None without records."""
+    return None if job.last_record_time is None else now - job.last_record_time
+
+
 def new_job(
     model_id: str,
     job_type: StreamingJobType,

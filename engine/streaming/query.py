@@ -14,9 +14,9 @@ from typing import Any, Final
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter
 from engine.core.states import STREAMING_LISTED, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord
+from engine.core.streaming_jobs import SORT_KEYS, data_latency, last_status_duration
 from engine.core.timefmt import format_utc
 
-SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
 DEFAULT_PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 1000
 PARTITION_CONDITION_BUILDER: Final = (
@@ -63,18 +63,6 @@ class ModelView:
     broken: bool = False
     indexes: int | None = None
     partition_desc: Mapping[str, Any] | None = None
-
-
-def data_latency(job: StreamingJob) -> int | None:
-    """Build: the latest stats row's ``min_data_latency`` (≥ 0); merge: None."""
-    if job.job_type is StreamingJobType.STREAMING_MERGE:
-        return None
-    return job.data_latency
-
-
-def last_status_duration(job: StreamingJob, now: int) -> int | None:
-    """Milliseconds since the job's latest record; None without records."""
-    return None if job.last_record_time is None else now - job.last_record_time
 
 
 def query_jobs(
