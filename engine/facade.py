@@ -34,14 +34,14 @@ from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
 from engine.core import operations as ops
-from engine.core.errors import JobNotFound, StepNotFound
-from engine.core.jobs import Job, Segment, StepSpec, split_step_id
+from engine.core.errors import JobNotFound
+from engine.core.jobs import Job, Segment, StepSpec, step_sequence
 from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, BuildType, SegmentStatus, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
 from engine.ops import JobEndHook, OpsService
-from engine.store import open_store, streaming_store_beside
+from engine.store import resolve_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
 
@@ -75,7 +75,7 @@ class Engine:
         self.settings = settings
         self.catalog = self.config.catalog
         self.clock: Clock = clock or SystemClock()
-        self.store: JobStore = _resolve_store(store, settings.store, settings.max_output_bytes)
+        self.store: JobStore = resolve_store(store, settings.store, settings.max_output_bytes)
         self.events = EventBus()
         self.instance = settings.node_id or f"{os.getpid()}@{socket.gethostname()}"
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
@@ -291,7 +291,7 @@ class Engine:
     ) -> StepOutput:
         """The step's latest output (or one attempt's); ``null`` before it first runs."""
         job = await self.get(job_id)
-        step = job.step(_sequence_of(job, step_id))
+        step = job.step(step_sequence(job, step_id))
         if attempt is None:
             live = self.scheduler.live_output(job.id, step.sequence)
             if live is not None:
@@ -358,7 +358,7 @@ class Engine:
     async def rollback(self, job_id: str, step_id: str) -> Job:
         """Steps from ``step_id`` on -> READY with info and output cleared."""
         job = await self.get(job_id)
-        sequence = _sequence_of(job, step_id)
+        sequence = step_sequence(job, step_id)
         return await self._operate(job_id, lambda j: ops.rollback(j, sequence, self.clock.now_ms()))
 
     async def drop(self, job_id: str) -> Job:
@@ -387,25 +387,3 @@ class Engine:
                 change.job_id, change.time, change.new, change.old, change.cause, change.mvcc
             )
         )
-
-
-def _sequence_of(job: Job, step_id: str) -> int:
-    """Accept ``{jobId}-NN`` and the unpadded ``{jobId}-N`` of the seed's example."""
-    parsed = split_step_id(step_id)
-    if parsed is not None and parsed[0] == job.id and parsed[1] < len(job.steps):
-        return parsed[1]
-    raise StepNotFound(job.id, step_id)
-
-
-def _resolve_store(store: JobStore | str | None, configured: str, max_bytes: int) -> JobStore:
-    if store is None:
-        store = configured or default_store_path()
-    if isinstance(store, str):
-        return open_store(store, max_output_bytes=max_bytes)
-    return store
-
-
-def default_store_path() -> str:
-    """``$XDG_DATA_HOME/kjobs/kjobs.sqlite`` (``~/.local/share`` when unset)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(base) / "kjobs" / "kjobs.sqlite")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
+from engine.core.errors import StepNotFound
 from engine.core.states import SegmentStatus, State
 from engine.core.timefmt import COMPACT, format_utc
 
@@ -129,6 +130,15 @@ def split_step_id(text: str) -> tuple[str, int] | None:
     if not dash or not job_id or not sequence.isdigit():
         return None
     return job_id, int(sequence)
+
+
+def step_sequence(job: Job, step_id: str) -> int:
+    """The sequence of ``job``'s step ``{jobId}-NN`` (or the seed's unpadded ``{jobId}-N``);
+    ``StepNotFound`` when it names no step of the job."""
+    parsed = split_step_id(step_id)
+    if parsed is not None and parsed[0] == job.id and parsed[1] < len(job.steps):
+        return parsed[1]
+    raise StepNotFound(job.id, step_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ streaming store beside it (the same SQLite file, or both in memory).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -42,8 +43,10 @@ __all__ = [
     "StreamingStore",
     "StreamingWrite",
     "bound_output",
+    "default_store_path",
     "open_store",
     "open_stores",
+    "resolve_store",
     "streaming_store_beside",
 ]
 
@@ -92,3 +95,19 @@ def streaming_store_beside(store: JobStore) -> StreamingStore:
     if isinstance(store, SqliteJobStore):
         return SqliteStreamingStore(store.db)
     return MemoryStreamingStore()
+
+
+def resolve_store(store: JobStore | str | None, configured: str, max_bytes: int) -> JobStore:
+    """The job store an ``Engine`` was given: a store, a spec, else the configured spec, else
+    ``default_store_path()``."""
+    if store is None:
+        store = configured or default_store_path()
+    if isinstance(store, str):
+        return open_store(store, max_output_bytes=max_bytes)
+    return store
+
+
+def default_store_path() -> str:
+    """``$XDG_DATA_HOME/kjobs/kjobs.sqlite`` (``~/.local/share`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "kjobs" / "kjobs.sqlite")
