@@ -40,6 +40,7 @@ from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, BuildType, SegmentStatus, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
+from engine.metrics import EngineMetrics
 from engine.ops import JobEndHook, OpsService
 from engine.store import resolve_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, StreamingStore
@@ -113,6 +114,13 @@ class Engine:
                 version=settings.version,
                 on_change=self._streaming_changed,
             )
+        #: Prometheus metrics (SPEC §10); ``self.metrics.registry`` for embedding services
+        self.metrics = EngineMetrics()
+        self.events.add_job_hook(self.metrics.job_written)
+        self._writer.on_write = self.metrics.store_write.observe
+        self.metrics.watch(
+            lambda: (self.scheduler.running_jobs, settings.max_concurrent_jobs), self.streaming
+        )
         self._submit_lock = anyio.Lock()  # segment planning: one at a time
         #: NEW segments planned by submits whose write has not returned yet: the lock covers
         #: planning only, so that concurrent submits share a group commit
@@ -136,6 +144,7 @@ class Engine:
             await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
             await self._recover()
             await self.ops.start(self._tg)
+            await self.refresh_metrics()
             if self.streaming is not None:
                 await self.streaming.start(self._tg)
         except BaseException:
@@ -364,6 +373,7 @@ class Engine:
     async def drop(self, job_id: str) -> Job:
         """Delete a finished or discarded job; returns it as it was."""
         dropped, _ = await self._writer.apply(await self.get(job_id), ops.drop)
+        self.metrics.job_dropped(dropped)
         return dropped
 
     def _forget(self, job_id: str) -> None:
@@ -376,6 +386,10 @@ class Engine:
         stored, _ = await self._writer.apply(job, decide)
         log.info("kjobs.job.changed", job_id=job_id, state=stored.state.value)
         return stored
+
+    async def refresh_metrics(self) -> None:
+        """Re-count the stored jobs per status for ``kjobs_jobs`` (the server does, per scrape)."""
+        self.metrics.set_counts(await self.overview())
 
     def now_ms(self) -> int:
         """The engine clock's time."""

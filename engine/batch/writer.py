@@ -11,6 +11,7 @@ usually as ``OperationNotAllowed``.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ class JobWriter:
         self._events = events
         self._locks = JobLocks(checkpoint=False)  # see JobLocks: no extra yield
         self.handler: EffectHandler | None = None
+        #: called with the seconds each job write took (the engine's metrics)
+        self.on_write: Callable[[float], None] | None = None
         #: write job-end notifications into the outbox (a notifier URL is configured)
         self.outbox = False
         #: told of every job end once its write is durable (``engine.ops``: hooks, sender)
@@ -93,7 +96,7 @@ class JobWriter:
         """Store a new job (and its NEW segment) and perform the submit's effects."""
         job = decision.job
         new = JobWrite(job, None, segments=SegmentChange(upsert=(job.segment,)))
-        stored = await shielded(lambda: self._store.save_job(new))
+        stored = await shielded(lambda: self._save(new))
         self._after(None, stored, await self._plan(job, decision.effects))
         return stored
 
@@ -170,7 +173,7 @@ class JobWriter:
         write = JobWrite(
             new, old.version, plan.segments, plan.outputs, base=old, notification=plan.notification
         )
-        return await self._store.save_job(write)
+        return await self._save(write)
 
     def _after(self, old: Job | None, stored: Job, plan: _Plan) -> None:
         if plan.delete:
@@ -198,3 +201,10 @@ class JobWriter:
     async def _drop_segment(self, job: Job) -> SegmentChange | None:
         mine = segment_to_drop(job.segment, await self._store.segments(job.cube))
         return SegmentChange(delete=(mine.uuid,)) if mine is not None else None
+
+    async def _save(self, write: JobWrite) -> Job:
+        started = time.perf_counter()
+        stored = await self._store.save_job(write)
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - started)
+        return stored

@@ -232,6 +232,10 @@ class StreamingService:
         """Filtered, sorted, paged jobs (``InvalidRequest`` for a bad parameter)."""
         return query_jobs(self._rt.jobs.values(), query, self._clock.now_ms())
 
+    def all_jobs(self) -> list[StreamingJob]:
+        """Every streaming job, in no particular order (read from memory)."""
+        return list(self._rt.jobs.values())
+
     def list_view(self, query: StreamingJobQuery) -> dict[str, Any]:
         """``GET /streaming_jobs``'s ``data``: ``{value, offset, limit, total_size}``."""
         page = self.list_jobs(query)
