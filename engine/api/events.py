@@ -38,8 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from engine.api.deps import EngineDep
 from engine.core.errors import JobNotFound
-from engine.core.states import State, StreamingStatus
-from engine.events import Event
+from engine.events import Event, JobChanged, OutputLine, StepChanged, StreamingChanged
 from engine.facade import Engine
 
 HEARTBEAT_S: Final = 15.0
@@ -91,21 +90,20 @@ class Closing:
 
 def sse_payload(engine: Engine, event: Event) -> tuple[str, dict[str, Any]] | None:
     """The SSE name and JSON data of an engine event (None: not shown on the stream)."""
-    if event.kind == "job" and event.state is not None:
-        return "job", {"job_id": event.job_id, "status": State(event.state).rest_name}
-    if event.kind == "step" and event.state is not None:
-        status = State(event.state).rest_name
-        return "step", {"job_id": event.job_id, "step_id": event.step_id, "status": status}
-    if event.kind == "output":
-        line = (event.text or "").rstrip("\r\n")
-        return "output", {"job_id": event.job_id, "step_id": event.step_id, "line": line}
-    if event.kind == "streaming" and event.state is not None and engine.streaming is not None:
-        try:
-            alias = engine.streaming.get(event.job_id).model_alias
-        except JobNotFound:
-            return None
-        status = StreamingStatus(event.state).listed_as
-        return "streaming", {"uuid": event.job_id, "model_alias": alias, "status": status}
+    match event:
+        case JobChanged(job_id=job_id, state=state):
+            return event.kind, {"job_id": job_id, "status": state.rest_name}
+        case StepChanged(job_id=job_id, step_id=step_id, state=state):
+            return event.kind, {"job_id": job_id, "step_id": step_id, "status": state.rest_name}
+        case OutputLine(job_id=job_id, step_id=step_id, text=text):
+            line = text.rstrip("\r\n")
+            return event.kind, {"job_id": job_id, "step_id": step_id, "line": line}
+        case StreamingChanged(job_id=uuid, status=status) if engine.streaming is not None:
+            try:
+                alias = engine.streaming.get(uuid).model_alias
+            except JobNotFound:
+                return None
+            return event.kind, {"uuid": uuid, "model_alias": alias, "status": status.listed_as}
     return None
 
 
@@ -192,7 +190,9 @@ class EventStreamResponse(Response):
 
     def _wanted(self, event: Event) -> bool:
         # SPEC: the job_id filter narrows job, step and output events; streaming ones go away
-        return self._job_id is None or (event.kind != "streaming" and event.job_id == self._job_id)
+        if self._job_id is None:
+            return True
+        return not isinstance(event, StreamingChanged) and event.job_id == self._job_id
 
 
 async def _body(send: Send, chunk: bytes) -> None:
