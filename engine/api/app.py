@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from engine.api import catalog, events, jobs, metrics, schedules, streaming
+from engine.api import catalog, events, jobs, metrics, monitor, schedules, streaming
 from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded, guarded_prefixes
 from engine.api.errors import install_error_handlers
 from engine.api.views import JobRenderer
@@ -69,6 +69,7 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     for router in (jobs.router, catalog.router, streaming.router, schedules.router, events.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)
+    monitor.install(app)
     app.add_middleware(
         BasicAuthMiddleware,
         users=engine.settings.users,
