@@ -12,8 +12,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import api, baseline, batch, listing, memory, ops, peers, report, rest, shell, simulation
-from bench import profile as bench_profile
+from bench import (
+    api,
+    baseline,
+    batch,
+    listing,
+    memory,
+    ops,
+    peers,
+    report,
+    shell,
+    simulation,
+)
 from bench import streaming as streaming_bench
 from bench.common import percentile
 from bench.run import QUICK, Results, run_all, run_stage
@@ -88,26 +98,6 @@ def test_api_load_gets_the_job(tmp_path: Path) -> None:
     assert out["job_status"] == "FINISHED"
     assert out["body_bytes"] > 1000
     _numbers(out, "rps", "p99_ms", "server_rss_mb")
-
-
-def test_sample_builds_through_the_server(tmp_path: Path) -> None:
-    out = rest.sample_builds(tmp_path, builds=6, clients=3, concurrent_jobs=4)
-    assert out["statuses"]["FINISHED"] == 6
-    assert out["steps_per_build"] == 18
-    assert "samples" in out["profile"] or "unavailable" in out["profile"]
-    _numbers(out, "steps_per_s", "submit_ms_p50", "submit_ms_p99")
-
-
-def test_profile_summary_counts_the_loop_thread_only() -> None:
-    raw = (
-        "main (a.py:1);run_forever (base_events.py:1);save_job (/x/engine/store/j.py:9) 3\n"
-        "main (a.py:1);run_forever (base_events.py:1);select (selectors.py:4) 1\n"
-        "worker (thread.py:1);execute (/x/engine/store/db.py:5) 50\n"
-    )
-    out = bench_profile.summarize(raw)
-    assert out["samples"] == 4
-    assert out["self"][0] == "75.0% save_job (engine/store/j.py)"
-    assert out["inclusive"] == ["75.0% save_job (engine/store/j.py)"]
 
 
 def test_listing_fill_then_list_and_idle_rss(tmp_path: Path) -> None:
