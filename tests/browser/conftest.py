@@ -30,7 +30,9 @@ SLOW_LINES = 80  #: the slow step prints a line every 0.4 s: about half a minute
 WAIT_MS = 30_000  #: Playwright's bound for every wait (the machine is shared and loaded)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop counts as
+# running in this thread, and the asyncio tests collected after this module could not start one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
     with sync_playwright() as playwright:
