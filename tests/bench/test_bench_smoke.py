@@ -18,12 +18,15 @@ from bench import (
     batch,
     listing,
     memory,
+    monitor,
     ops,
     peers,
     report,
+    rest,
     shell,
     simulation,
 )
+from bench import profile as bench_profile
 from bench import streaming as streaming_bench
 from bench.common import percentile
 from bench.run import QUICK, Results, run_all, run_stage
@@ -98,6 +101,39 @@ def test_api_load_gets_the_job(tmp_path: Path) -> None:
     assert out["job_status"] == "FINISHED"
     assert out["body_bytes"] > 1000
     _numbers(out, "rps", "p99_ms", "server_rss_mb")
+
+
+def test_sample_builds_through_the_server(tmp_path: Path) -> None:
+    out = rest.sample_builds(tmp_path, builds=6, clients=3, concurrent_jobs=4)
+    assert out["statuses"]["FINISHED"] == 6
+    assert out["steps_per_build"] == 18
+    assert "samples" in out["profile"] or "unavailable" in out["profile"]
+    _numbers(out, "steps_per_s", "submit_ms_p50", "submit_ms_p99")
+
+
+def test_profile_summary_counts_the_loop_thread_only() -> None:
+    raw = (
+        "main (a.py:1);run_forever (base_events.py:1);save_job (/x/engine/store/j.py:9) 3\n"
+        "main (a.py:1);run_forever (base_events.py:1);select (selectors.py:4) 1\n"
+        "worker (thread.py:1);execute (/x/engine/store/db.py:5) 50\n"
+    )
+    out = bench_profile.summarize(raw)
+    assert out["samples"] == 4
+    assert out["self"][0] == "75.0% save_job (engine/store/j.py)"
+    assert out["inclusive"] == ["75.0% save_job (engine/store/j.py)"]
+
+
+def test_monitor_page_load_and_sse_fanout(tmp_path: Path) -> None:
+    store = tmp_path / "jobs.sqlite"
+    listing.fill(store, count=200)
+    page = monitor.page_load(store, tmp_path, rounds=1)
+    assert page["rows_drawn"] > 0  # the page drew its first page of jobs
+    _numbers(page, "p50_ms", "max_ms", "cold_ms")
+    fanout = monitor.sse_fanout(tmp_path, clients=2, jobs=1)
+    # every client saw the job's events, through to its end
+    assert fanout["events_per_client"] >= 3
+    assert fanout["events_total"] == 2 * fanout["events_per_client"]
+    _numbers(fanout, "events_per_s", "elapsed_s")
 
 
 def test_listing_fill_then_list_and_idle_rss(tmp_path: Path) -> None:
