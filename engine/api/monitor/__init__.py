@@ -24,10 +24,10 @@ from engine.core.states import (
     STATUS_CODES,
     STREAMING_ACTIONS,
     Operation,
+    RecordAction,
     State,
     StreamingStatus,
 )
-from engine.core.streaming import RecordAction
 from engine.simulation.timeline import COLORS
 
 HERE: Final = Path(__file__).parent
