@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from engine.core.states import (
     OPERATION_ALLOWED_FROM,
+    REST_NAMES,
     STATUS_CODES,
     STREAMING_ACTIONS,
     Operation,
@@ -65,7 +66,7 @@ router = APIRouter(include_in_schema=False)
 def page_rules() -> dict[str, Any]:
     """What the page's JavaScript needs to know of Kylin's rules, from the core's tables."""
     return {
-        "statuses": [s for s in STATUS_CODES if s != "NEW"],
+        "statuses": [s for s in STATUS_CODES if s in REST_NAMES.values()],  # not NEW (never)
         "codes": dict(STATUS_CODES),
         "colors": {state.rest_name: COLORS[state.value] for state in State},
         "running": State.RUNNING.rest_name,
