@@ -44,6 +44,10 @@ TARGETS: Final = (
     Target("sim_events_per_s", "the same run: events recorded per second", bound=None),
     Target("notifier_per_s", "job-end notifications POSTed to a loopback receiver", bound=None),
     Target("sweep_100k_s", "retention sweep of 100,000 old jobs", "<=", None, "s"),
+    Target(
+        "monitor_page_load_ms_100k", "/kylin/ in Chromium, 100,000 jobs stored", "<=", None, "ms"
+    ),
+    Target("sse_events_per_s_100_clients", "events delivered to 100 SSE clients", bound=None),
 )
 KEYS: Final = tuple(t.key for t in TARGETS)
 

@@ -17,7 +17,19 @@ from typing import Any, Final
 import anyio
 import structlog
 
-from bench import api, baseline, batch, listing, memory, ops, rest, shell, simulation, streaming
+from bench import (
+    api,
+    baseline,
+    batch,
+    listing,
+    memory,
+    monitor,
+    ops,
+    rest,
+    shell,
+    simulation,
+    streaming,
+)
 from bench.common import rounded
 from bench.profile import sampled
 from engine.clock import monotonic
@@ -48,6 +60,9 @@ class Sizes:
     sim_hours: float | None = None  #: None: the scenario's 24 hours
     notifications: int = 2_000
     swept_jobs: int = 100_000
+    page_rounds: int = 5
+    sse_clients: int = 100
+    sse_jobs: int = 20
 
 
 FULL: Final = Sizes()
@@ -56,7 +71,7 @@ QUICK: Final = Sizes(
     cancel_samples=1, grace_s=0.2, api_clients=4, api_seconds=0.5, stored_jobs=2_000,
     stored_jobs_large=4_000, list_rounds=3, rest_builds=20, rest_clients=4, streaming_jobs=200,
     sim_hours=0.25, notifications=50,
-    swept_jobs=500,
+    swept_jobs=500, page_rounds=1, sse_clients=3, sse_jobs=2,
 )  # fmt: skip
 
 Progress = Callable[[str], None]
@@ -111,7 +126,7 @@ def run_all(sizes: Sizes, only: frozenset[str] | None, progress: Progress) -> Re
 
 STAGES: Final = (
     "baseline", "durable", "latency", "shell", "cancel", "api", "rest", "listing", "streaming",
-    "simulation", "ops",
+    "simulation", "ops", "monitor",
 )  # fmt: skip
 
 
@@ -203,6 +218,18 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
             out["http"] = str(missing)
         return {"streaming_list_p99_ms_10k": rounded(out["p99_ms"], 2)}, out
 
+    def run_monitor() -> tuple[dict[str, Any], dict[str, Any]]:
+        work = folder("monitor")
+        store = work / "jobs.sqlite"
+        filled = listing.fill(store, s.stored_jobs)
+        page = monitor.page_load(store, work, s.page_rounds)
+        fanout = monitor.sse_fanout(work, s.sse_clients, s.sse_jobs)
+        figures = {
+            "monitor_page_load_ms_100k": rounded(page["p50_ms"], 0),
+            "sse_events_per_s_100_clients": rounded(fanout["events_per_s"], 0),
+        }
+        return figures, {"store": filled, "page": page, "fanout": fanout}
+
     def run_simulation() -> tuple[dict[str, Any], dict[str, Any]]:
         out = simulation.scenario_wall(folder("simulation"), hours=s.sim_hours)
         figures = {
@@ -234,4 +261,5 @@ def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
         ("streaming", ("streaming_list_p99_ms_10k",), run_streaming),
         ("simulation", ("sim_24h_wall_s", "sim_events_per_s"), run_simulation),
         ("ops", ("notifier_per_s", "sweep_100k_s"), run_ops),
+        ("monitor", ("monitor_page_load_ms_100k", "sse_events_per_s_100_clients"), run_monitor),
     ]  # fmt: skip

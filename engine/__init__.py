@@ -25,7 +25,14 @@ from engine.core.errors import (
     StreamingActionNotAllowed,
 )
 from engine.core.jobs import Family, Job, Mode, Segment, Step, StepSpec
-from engine.core.states import State, StreamingAction, StreamingStatus
+from engine.core.states import (
+    BuildType,
+    JobStatus,
+    SegmentStatus,
+    State,
+    StreamingAction,
+    StreamingStatus,
+)
 
 if TYPE_CHECKING:
     from engine.events import Event, JobChanged, OutputLine, StepChanged, StreamingChanged
@@ -54,6 +61,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BuildType",
     "CatalogNotFound",
     "Clock",
     "ConcurrentModification",
@@ -67,6 +75,7 @@ __all__ = [
     "JobChanged",
     "JobFilter",
     "JobNotFound",
+    "JobStatus",
     "KjobsError",
     "Mode",
     "ModelBroken",
@@ -75,6 +84,7 @@ __all__ = [
     "OperationNotAllowed",
     "OutputLine",
     "Segment",
+    "SegmentStatus",
     "SegmentsOverlap",
     "State",
     "Step",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -108,6 +108,7 @@ class EventBus:
     def __init__(self, buffer: int = DEFAULT_BUFFER) -> None:
         self._buffer = buffer
         self._subscribers: list[_Subscriber] = []
+        self._job_hooks: list[Callable[[Job | None, Job], None]] = []
 
     @property
     def active(self) -> bool:
@@ -119,8 +120,14 @@ class EventBus:
         for sub in self._subscribers:
             sub.offer(event)
 
+    def add_job_hook(self, hook: Callable[[Job | None, Job], None]) -> None:
+        """Call ``hook(old, new)`` synchronously on every stored job write (metrics)."""
+        self._job_hooks.append(hook)
+
     def job_changed(self, old: Job | None, new: Job, now: int) -> None:
         """Publish the steps' and then the job's state changes between two versions of a job."""
+        for hook in self._job_hooks:
+            hook(old, new)
         if not self._subscribers:
             return
         old_steps = {s.sequence: s.state for s in old.steps} if old is not None else {}

@@ -35,12 +35,13 @@ from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
 from engine.config import Config, load_config
 from engine.core import operations as ops
-from engine.core.errors import ConcurrentModification, JobNotFound, StepNotFound
-from engine.core.jobs import Job, Segment, StepSpec, split_step_id
+from engine.core.errors import JobNotFound
+from engine.core.jobs import Job, Segment, StepSpec, step_sequence
 from engine.core.segments import plan_segment
-from engine.core.states import STATUS_CODES, State
+from engine.core.states import STATUS_CODES, BuildType, SegmentStatus, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
+from engine.metrics import EngineMetrics
 from engine.ops import JobEndHook, OpsService
 from engine.store import leases_of, resolve_store, streaming_store_beside
 from engine.store.ports import JobFilter, JobStore, NodeInfo, StreamingStore
@@ -109,6 +110,13 @@ class Engine:
                 node_info=self.instance, version=settings.version,
                 on_change=self._streaming_changed,
             )  # fmt: skip
+        #: Prometheus metrics (SPEC §10); ``self.metrics.registry`` for embedding services
+        self.metrics = EngineMetrics()
+        self.events.add_job_hook(self.metrics.job_written)
+        self._writer.on_write = self.metrics.store_write.observe
+        self.metrics.watch(
+            lambda: (self.scheduler.running_jobs, settings.max_concurrent_jobs), self.streaming
+        )
         self._submit_lock = anyio.Lock()  # segment planning: one at a time
         #: NEW segments planned by submits whose write has not returned yet: the lock covers
         #: planning only, so that concurrent submits share a group commit
@@ -133,6 +141,7 @@ class Engine:
             await self.node.start()  # SPEC §2.3 recovery: jobs left RUNNING, READY ones
             await self._tg.start(self.node.run, name="kjobs.cluster")
             await self.ops.start(self._tg)
+            await self.refresh_metrics()
             if self.streaming is not None:
                 await self.streaming.start(self._tg)
         except BaseException:
@@ -166,7 +175,7 @@ class Engine:
     async def submit_build(
         self,
         cube: str,
-        build_type: str = "BUILD",
+        build_type: str = BuildType.BUILD,
         start: int = 0,
         end: int = 0,
         *,
@@ -219,14 +228,14 @@ class Engine:
         *,
         project: str = "default",
         name: str = "adhoc",
-        build_type: str = "BUILD",
+        build_type: str = BuildType.BUILD,
         submitter: str = "ADMIN",
         priority_offset: int = 0,
     ) -> Job:
         """Submit an explicit chain of steps (no cube, no segment bookkeeping)."""
         job_id = self._new_id()
         now = self.clock.now_ms()
-        segment = Segment(self._new_id(), name, "adhoc", 0, 0, "NEW")
+        segment = Segment(self._new_id(), name, "adhoc", 0, 0, SegmentStatus.NEW)
         decision = ops.submit(
             job_id,
             project,
@@ -276,7 +285,7 @@ class Engine:
     async def overview(self) -> dict[str, int]:
         """Kylin's ``/jobs/overview``: the number of jobs per REST status (NEW is always 0)."""
         counts = await self.store.count_by_state()
-        result = dict.fromkeys(STATUS_CODES, 0)
+        result: dict[str, int] = {status: 0 for status in STATUS_CODES}
         for state, n in counts.items():
             result[state.rest_name] += n
         return result
@@ -286,7 +295,7 @@ class Engine:
     ) -> StepOutput:
         """The step's latest output (or one attempt's); ``null`` before it first runs."""
         job = await self.get(job_id)
-        step = job.step(_sequence_of(job, step_id))
+        step = job.step(step_sequence(job, step_id))
         if attempt is None:
             live = self.scheduler.live_output(job.id, step.sequence)
             if live is not None:
@@ -353,21 +362,14 @@ class Engine:
     async def rollback(self, job_id: str, step_id: str) -> Job:
         """Steps from ``step_id`` on -> READY with info and output cleared."""
         job = await self.get(job_id)
-        sequence = _sequence_of(job, step_id)
+        sequence = step_sequence(job, step_id)
         return await self._operate(job_id, lambda j: ops.rollback(j, sequence, self.clock.now_ms()))
 
     async def drop(self, job_id: str) -> Job:
         """Delete a finished or discarded job; returns it as it was."""
-        while True:
-            job = await self.get(job_id)
-            ops.drop(job)
-            try:
-                await self.store.delete_job(job.id, job.version)
-            except ConcurrentModification:
-                self._writer.forget(job.id)
-                continue
-            self._forget(job.id)
-            return job
+        dropped, _ = await self._writer.apply(await self.get(job_id), ops.drop)
+        self.metrics.job_dropped(dropped)
+        return dropped
 
     def _forget(self, job_id: str) -> None:
         """The job was deleted (dropped or swept): out of the caches and the queue."""
@@ -380,6 +382,10 @@ class Engine:
         log.info("kjobs.job.changed", job_id=job_id, state=stored.state.value)
         return stored
 
+    async def refresh_metrics(self) -> None:
+        """Re-count the stored jobs per status for ``kjobs_jobs`` (the server does, per scrape)."""
+        self.metrics.set_counts(await self.overview())
+
     def now_ms(self) -> int:
         """The engine clock's time."""
         return self.clock.now_ms()
@@ -390,11 +396,3 @@ class Engine:
                 change.job_id, change.time, change.new, change.old, change.cause, change.mvcc
             )
         )
-
-
-def _sequence_of(job: Job, step_id: str) -> int:
-    """Accept ``{jobId}-NN`` and the unpadded ``{jobId}-N`` of the seed's example."""
-    parsed = split_step_id(step_id)
-    if parsed is not None and parsed[0] == job.id and parsed[1] < len(job.steps):
-        return parsed[1]
-    raise StepNotFound(job.id, step_id)

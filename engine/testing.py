@@ -39,11 +39,18 @@ from engine.clock.virtual import DEFAULT_START_MS, VirtualClock
 from engine.config import Config, load_config
 from engine.core.errors import InvalidRequest, NotAllowed
 from engine.core.jobs import Job, Mode, StepSpec
-from engine.core.states import State
+from engine.core.states import BuildType, State
 from engine.facade import Engine
 from engine.simulation.plan import real_steps
 from engine.simulation.runner import id_generator
-from engine.simulation.scenario import Action, Arrivals, FailureRule, Operator, Scenario
+from engine.simulation.scenario import (
+    BATCH_ACTIONS,
+    Action,
+    Arrivals,
+    FailureRule,
+    Operator,
+    Scenario,
+)
 from engine.simulation.store import GuardedJobStore, StoreGuard
 from engine.store import open_store
 
@@ -90,7 +97,12 @@ class VirtualTimeEngine(Engine):
     """An ``Engine`` that refuses steps running real commands (for a virtual clock)."""
 
     async def submit_build(
-        self, cube: str, build_type: str = "BUILD", start: int = 0, end: int = 0, **kwargs: Any
+        self,
+        cube: str,
+        build_type: str = BuildType.BUILD,
+        start: int = 0,
+        end: int = 0,
+        **kwargs: Any,
     ) -> Job:
         """``Engine.submit_build``, refused for a cube whose template runs real commands."""
         real = real_steps(self.catalog.template_for(cube, build_type))
@@ -204,7 +216,9 @@ class SimEngine:
             await self.advance(op.seconds)
             return None
         if op.kind == "submit":
-            job = await self.engine.submit_build(op.cube, "BUILD", *self._next_range(op.cube))
+            job = await self.engine.submit_build(
+                op.cube, BuildType.BUILD, *self._next_range(op.cube)
+            )
             self.submitted.append(job.id)
             return job
         if not self.submitted:
@@ -322,7 +336,7 @@ def scenarios(
         Action,
         key=st.just("actions"),
         at_s=minutes.map(lambda m: m * 60.0),
-        action=st.sampled_from(["PAUSE", "RESUME", "DISCARD", "RESTART"]),
+        action=st.sampled_from(BATCH_ACTIONS),
         cube=cube,
     )
     operator = st.builds(

@@ -9,7 +9,7 @@ once the step succeeds.
 from __future__ import annotations
 
 from steps.base import StepContext, StepResult
-from steps.simulated import OK_RESULT, chatter, duration, should_fail, simulated_failure, spend
+from steps.simulated import OK_RESULT, duration, simulate_step
 
 
 class MetadataExecutor:
@@ -21,16 +21,7 @@ class MetadataExecutor:
     async def run(self, ctx: StepContext) -> StepResult:
         """Write the step's lines, spend its time, and succeed with exit code 0 (or fail)."""
         seconds = duration(ctx.profile, ctx.rng) if self.simulated else 0.0
-        failing = should_fail(ctx.profile, ctx.step, ctx.rng)
-        lines: list[str] = []
-        if ctx.profile.output_lines > 0:
-            spec = ctx.step.spec
-            lines = [f"Start to execute {spec.name}\n", *chatter(ctx, spec.name)]
-        await spend(ctx, seconds, lines)
-        if failing:
-            if lines:
-                ctx.output.write(f"{ctx.step.spec.name} failed\n")
-            raise simulated_failure(ctx, f"{ctx.step.spec.name} failed")
-        if lines:
-            ctx.output.write(f"{ctx.step.spec.name} finished\n")
+        name = ctx.step.spec.name
+        if await simulate_step(ctx, seconds, f"Start to execute {name}\n", f"{name} failed"):
+            ctx.output.write(f"{name} finished\n")
         return OK_RESULT

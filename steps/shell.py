@@ -26,7 +26,7 @@ import anyio.abc
 from engine.core.errors import StepFailure
 from engine.logging import get_logger
 from steps.base import OutputSink, StepContext, StepResult
-from steps.simulated import OK_RESULT, chatter, duration, should_fail, simulated_failure, spend
+from steps.simulated import OK_RESULT, duration, simulate_step
 
 log = get_logger()
 
@@ -75,16 +75,9 @@ class SimulatedShellExecutor:
     async def run(self, ctx: StepContext) -> StepResult:
         """Spend the profile's duration; succeed with exit code 0 or fail with exit code 1."""
         seconds = duration(ctx.profile, ctx.rng)
-        failing = should_fail(ctx.profile, ctx.step, ctx.rng)
-        lines: list[str] = []
-        if ctx.profile.output_lines > 0:
-            spec = ctx.step.spec
-            lines = [f"+ {spec.exec_cmd or spec.name}\n", *chatter(ctx, spec.name)]
-        await spend(ctx, seconds, lines)
-        if failing:
-            if lines:
-                ctx.output.write("Command failed with exit code 1\n")
-            raise simulated_failure(ctx, "Command failed with exit code 1")
+        spec = ctx.step.spec
+        header = f"+ {spec.exec_cmd or spec.name}\n"
+        await simulate_step(ctx, seconds, header, "Command failed with exit code 1")
         return OK_RESULT
 
 

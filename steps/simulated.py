@@ -91,6 +91,23 @@ async def spend(ctx: StepContext, seconds: float, lines: Sequence[str] = ()) -> 
         await ctx.simulate(share)
 
 
+async def simulate_step(ctx: StepContext, seconds: float, header: str, failure: str) -> bool:
+    """The simulated life of a simple step: ``header`` and the chatter lines over ``seconds``;
+    then, when the profile says it fails, ``failure`` written and raised as ``StepFailure``.
+
+    Returns whether lines were written (a caller may add a closing one)."""
+    failing = should_fail(ctx.profile, ctx.step, ctx.rng)
+    lines: list[str] = []
+    if ctx.profile.output_lines > 0:
+        lines = [header, *chatter(ctx, ctx.step.spec.name)]
+    await spend(ctx, seconds, lines)
+    if failing:
+        if lines:
+            ctx.output.write(f"{failure}\n")
+        raise simulated_failure(ctx, failure)
+    return bool(lines)
+
+
 def chatter(ctx: StepContext, what: str) -> list[str]:
     """``profile.output_lines`` lines of progress talk about ``what`` (none when it is 0)."""
     count = ctx.profile.output_lines

@@ -7,8 +7,10 @@
 
     app = create_server_app(Engine(config))         # `kjobs serve`: the lifespan owns the engine
 
-Everything under ``/kylin/api`` needs HTTP Basic credentials; ``/openapi.json`` and ``/docs``
-do not. Errors answer Kylin's error body through the one table in ``engine.api.errors``.
+Everything under ``/kylin`` (the API, the live events, the monitor page) needs HTTP Basic
+credentials, and so does ``/metrics`` unless ``kjobs.metrics.public`` is set; ``/openapi.json``
+and ``/docs`` do not. Errors answer Kylin's error body through the one table in
+``engine.api.errors``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from engine.api import catalog, cluster, jobs, schedules, streaming
-from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded
+from engine.api import catalog, cluster, events, jobs, metrics, monitor, schedules, streaming
+from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded, guarded_prefixes
 from engine.api.errors import install_error_handlers
 from engine.api.views import JobRenderer
 from engine.facade import Engine
@@ -61,10 +63,19 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     app.state.engine = engine
     app.state.renderer = JobRenderer(engine.settings.version)
     app.state.kjobs_debug = debug  # our own flag: Starlette's debug would bypass the handlers
+    #: set when the server starts shutting down: open event streams end at once
+    app.state.closing = events.Closing()
     install_error_handlers(app)
-    for router in (jobs.router, catalog.router, streaming.router, schedules.router, cluster.router):
+    for router in (jobs.router, catalog.router, streaming.router, schedules.router, events.router,
+                   cluster.router):
         app.include_router(router, prefix=API_PREFIX)
-    app.add_middleware(BasicAuthMiddleware, users=engine.settings.users)
+    app.include_router(metrics.router)
+    monitor.install(app)
+    app.add_middleware(
+        BasicAuthMiddleware,
+        users=engine.settings.users,
+        prefixes=guarded_prefixes(engine.settings.metrics_public),
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -84,6 +95,7 @@ def create_server_app(
             if on_ready is not None:
                 on_ready()
             yield
+            app.state.closing.close()
         if on_stopped is not None:
             on_stopped()
 

@@ -1,4 +1,7 @@
-"""HTTP Basic authentication of everything under ``/kylin/api`` (SPEC §6).
+"""HTTP Basic authentication of everything under ``/kylin`` (SPEC §6, §10).
+
+The API under ``/kylin/api``, the monitor page under ``/kylin/`` and, unless
+``kjobs.metrics.public`` is set, ``/metrics``.
 
 A pure ASGI middleware, so that it guards unknown routes too (a request without valid
 credentials learns nothing, not even whether a route exists) and costs one header parse per
@@ -26,6 +29,8 @@ from engine.logging import get_logger
 log = get_logger()
 
 API_PREFIX: Final = "/kylin/api"
+MONITOR_PREFIX: Final = "/kylin"  #: the page and its files; contains API_PREFIX
+METRICS_PATH: Final = "/metrics"
 USER_KEY: Final = "kjobs.user"  #: where the authenticated ``User`` is kept in the ASGI scope
 CHALLENGE: Final = 'Basic realm="kylin"'
 
@@ -70,16 +75,19 @@ class Authenticator:
 
 
 class BasicAuthMiddleware:
-    """Answers 401 to any request under ``/kylin/api`` without valid Basic credentials."""
+    """Answers 401 to any request under the prefixes without valid Basic credentials."""
 
-    def __init__(self, app: ASGIApp, users: Iterable[User], prefix: str = API_PREFIX) -> None:
+    def __init__(
+        self, app: ASGIApp, users: Iterable[User], prefixes: Iterable[str] = (API_PREFIX,)
+    ) -> None:
         self.app = app
-        self.prefix = prefix
+        self.prefixes = tuple(prefixes)
         self.authenticator = Authenticator(users)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Authenticate HTTP requests under the prefix; pass everything else through."""
-        if scope["type"] != "http" or not guarded(scope["path"], self.prefix):
+        """Authenticate HTTP requests under the prefixes; pass everything else through."""
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not any(guarded(path, prefix) for prefix in self.prefixes):
             await self.app(scope, receive, send)
             return
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
@@ -90,6 +98,11 @@ class BasicAuthMiddleware:
             return
         scope[USER_KEY] = user
         await self.app(scope, receive, send)
+
+
+def guarded_prefixes(metrics_public: bool) -> tuple[str, ...]:
+    """What ``BasicAuthMiddleware`` guards: ``/kylin/…`` always, ``/metrics`` unless public."""
+    return (MONITOR_PREFIX,) if metrics_public else (MONITOR_PREFIX, METRICS_PATH)
 
 
 async def _unauthorized(scope: Scope, send: Send) -> None:

@@ -18,6 +18,7 @@ from engine.api.jobs import DIGITS, MAX_PAGING
 from engine.api.schemas import error_responses
 from engine.catalog import Catalog, Cube, Model, Project, Table
 from engine.core.jobs import Segment
+from engine.core.states import cube_status
 
 router = APIRouter(responses=error_responses(400, 401))
 
@@ -75,13 +76,12 @@ def segment_view(segment: Segment) -> dict[str, Any]:
 
 def cube_view(cube: Cube, segments: Sequence[Segment]) -> dict[str, Any]:
     """A cube: READY once a segment is READY, DISABLED before (Kylin's rule)."""
-    ready = any(s.status == "READY" for s in segments)
     return {
         "uuid": cube.uuid,
         "name": cube.name,
         "project": cube.project,
         "descriptor": cube.name,
-        "status": "READY" if ready else "DISABLED",
+        "status": cube_status(s.status for s in segments),
         "segments": [segment_view(s) for s in segments],
     }
 

@@ -50,9 +50,7 @@ JOB_ACTION_NOT_ALLOWED: Final = "KE-010032217"
 UNKNOWN_CATALOG_ENTRY: Final = "KE-010001002"  #: unknown cube, model or project
 SEGMENTS_OVERLAP: Final = "KE-010022001"
 STREAMING_START_REFUSED: Final = "KE-010035005"
-#: a required parameter is missing or empty (``job_ids`` without ``project``, no ``action``)
-PARAMETER_EMPTY: Final = "KE-010043201"
-INVALID_STREAMING_ACTION: Final = "KE-010043207"
+#: a streaming parameter's own codes ride on ``InvalidStreamingParameter.error_code``
 #: kjobs's own codes where SPEC §6 names none
 UNAUTHORIZED: Final = "KE-010001201"
 UNKNOWN_ROUTE: Final = "KE-010000004"

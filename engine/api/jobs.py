@@ -20,7 +20,8 @@ from engine.api.schemas import error_responses
 from engine.api.views import JobRenderer, envelope, output_view, overview_view
 from engine.core.errors import InvalidRequest, JobNotFound
 from engine.core.jobs import Job
-from engine.core.states import STATE_BY_CODE, State
+from engine.core.states import BULK_OPERATIONS, STATE_BY_CODE, State
+from engine.core.timefmt import utc
 from engine.facade import Engine
 from engine.store.ports import JobFilter
 
@@ -45,7 +46,7 @@ def _job_response(renderer: JobRenderer, engine: Engine, job: Job) -> Response:
 
 def modified_since(time_filter: int, now: int) -> int | None:
     """Kylin's ``timeFilter``: 0 current day (UTC), 1 last day, 2 week, 3 month, 4 year, 5 all."""
-    moment = dt.datetime.fromtimestamp(now / 1000, tz=dt.UTC)
+    moment = utc(now)
     if time_filter == 0:
         midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         return int(midnight.timestamp() * 1000)
@@ -141,11 +142,9 @@ async def list_jobs(
 # -- bulk actions (Kylin 5) -------------------------------------------------------------------
 
 Action = Callable[[Engine, str], Awaitable[Job]]
+#: each bulk operation is the Engine method of the same name (resume, discard, pause, restart)
 BULK_ACTIONS: Final[dict[str, Action]] = {
-    "RESUME": Engine.resume,
-    "DISCARD": Engine.discard,
-    "PAUSE": Engine.pause,
-    "RESTART": Engine.restart,
+    op: getattr(Engine, op.value.lower()) for op in BULK_OPERATIONS
 }
 
 

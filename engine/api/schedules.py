@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.api.deps import EngineDep
 from engine.api.schemas import BuildType, error_responses
+from engine.core import states
 from engine.core.schedules import Schedule
 
 router = APIRouter(responses=error_responses(400, 401))
@@ -30,7 +31,7 @@ class ScheduleRequest(BaseModel):
     cube: str = Field(min_length=1, max_length=200)
     cron: str | None = Field(default=None, max_length=200, description="cron expression, UTC")
     interval_s: int | None = Field(default=None, le=10**9, description="seconds, >= 1")
-    build_type: BuildType = "BUILD"
+    build_type: BuildType = states.BuildType.BUILD.value
     overlap: Literal["skip", "queue"] = "skip"
     catch_up: Literal["none", "last", "all"] = "none"
     paused: bool = False

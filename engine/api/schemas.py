@@ -1,4 +1,5 @@
-"""Pydantic models of the request bodies and the documented response shapes (OpenAPI).
+"""Pydantic models of the request bodies and the documented response shapes (OpenAPI) of the
+batch and catalog routes (the streaming ones: ``streaming_schemas``).
 
 Responses are rendered by ``engine.api.views`` (plain dicts, SPEC §3 key order); these models
 only document them, so that ``/openapi.json`` is exact enough for clients and for schemathesis
@@ -7,15 +8,26 @@ to validate every answer. Field names are Kylin's, camelCase included.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.core import states
 from engine.core.jobs import FULL_BUILD_END
 
-RestStatus = Literal["PENDING", "RUNNING", "ERROR", "STOPPED", "DISCARDED", "FINISHED"]
-BuildType = Literal["BUILD", "MERGE", "REFRESH"]
-BulkAction = Literal["RESUME", "DISCARD", "PAUSE", "RESTART"]
+# The literals of the documented shapes come from the enums of core/states.py (one source).
+if TYPE_CHECKING:
+    RestStatus = str
+    BuildType = str
+    BulkAction = str
+    JobType = str
+    CubeStatus = str
+else:
+    RestStatus = Literal[tuple(s.value for s in states.SHOWN_STATUSES)]
+    BuildType = Literal[tuple(t.value for t in states.BuildType)]
+    BulkAction = Literal[tuple(o.value for o in states.BULK_OPERATIONS)]
+    JobType = Literal[states.BuildType.BUILD.value]  # Kylin shows every cubing job as BUILD
+    CubeStatus = Literal[tuple(c.value for c in states.CubeStatus)]
 
 
 def _bound(what: str) -> Any:
@@ -26,7 +38,9 @@ def _priority() -> Any:
     return Field(default=0, ge=-(2**31), le=2**31 - 1, description="added to the job's priority")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A request body: unknown keys are ignored, as Kylin does."""
+
     model_config = ConfigDict(extra="ignore")
 
 
@@ -45,7 +59,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # -- requests -----------------------------------------------------------------------------------
 
 
-class BuildRequest(_Strict):
+class BuildRequest(Strict):
     """``PUT /cubes/{cube}/build|rebuild``: a segment range in epoch ms (0, 0 = full build)."""
 
     startTime: int = _bound("segment start, epoch ms")
@@ -54,7 +68,7 @@ class BuildRequest(_Strict):
     priorityOffset: int = _priority()
 
 
-class Build2Request(_Strict):
+class Build2Request(Strict):
     """``PUT /cubes/{cube}/build2|rebuild2``: the range as source offsets."""
 
     sourceOffsetStart: int = _bound("first source offset")
@@ -63,7 +77,7 @@ class Build2Request(_Strict):
     priorityOffset: int = _priority()
 
 
-class JobStatusRequest(_Strict):
+class JobStatusRequest(Strict):
     """Kylin 5 bulk ``PUT /jobs/status``."""
 
     action: BulkAction
@@ -100,7 +114,7 @@ class JobInstance(BaseModel):
     version: str
     name: str
     projectName: str
-    type: Literal["BUILD"]
+    type: JobType
     duration: int
     related_cube: str
     display_cube_name: str
@@ -211,7 +225,7 @@ class CubeBody(BaseModel):
     name: str
     project: str
     descriptor: str
-    status: Literal["READY", "DISABLED"]
+    status: CubeStatus
     segments: list[SegmentBody]
 
 
@@ -314,127 +328,3 @@ class TableBody(BaseModel):
     table_SCHEM: str
     table_NAME: str
     columns: list[ColumnBody]
-
-
-# -- streaming (Kylin 5 envelopes) --------------------------------------------------------------
-
-StreamingJobStatus = Literal["STARTING", "RUNNING", "STOPPING", "ERROR", "STOPPED"]
-StreamingJobType = Literal["STREAMING_BUILD", "STREAMING_MERGE"]
-
-
-class StreamingStatusRequest(_Strict):
-    """``PUT /streaming_jobs/status``. ``action`` is checked by the route, so that an unknown
-    one answers Kylin's own code (KE-010043207); the enum documents the accepted values."""
-
-    project: str | None = None
-    action: str = Field(
-        description="START, STOP, FORCE_STOP or RESTART",
-        json_schema_extra={"enum": ["START", "STOP", "FORCE_STOP", "RESTART"]},
-    )
-    job_ids: list[str] = Field(min_length=1, max_length=10_000)
-
-
-class StreamingParamsRequest(_Strict):
-    """``PUT /streaming_jobs/params``: the job's new params (only while STOPPED or ERROR)."""
-
-    job_id: str = Field(min_length=1)
-    project: str | None = None
-    params: dict[str, str] = Field(description="replaces every param of the job")
-
-
-class StreamingPartitionDesc(BaseModel):
-    """A streaming model's partition column, as Kylin 5 lists it."""
-
-    partition_date_column: str
-    partition_date_start: int
-    partition_date_format: str
-    partition_type: str
-    partition_condition_builder: str
-
-
-class StreamingJobBody(BaseModel):
-    """A streaming job as ``GET /streaming_jobs`` lists it (SPEC §5, the seed's key order)."""
-
-    uuid: str
-    last_modified: int
-    create_time: int
-    version: str
-    mvcc: int
-    model_alias: str
-    owner: str
-    model_id: str
-    last_start_time: int | None
-    last_end_time: int | None
-    last_update_time: str | None = Field(description='"yyyy-MM-dd HH:mm:ss" (UTC)')
-    last_batch_count: int | None
-    subscribe: str | None
-    fact_table: str | None
-    job_status: StreamingJobStatus
-    job_type: StreamingJobType
-    process_id: str | None
-    node_info: str | None
-    job_execution_id: int | None
-    yarn_app_id: str
-    yarn_app_url: str
-    params: dict[str, str]
-    project: str
-    skip_listener: bool
-    action: str | None
-    model_broken: bool
-    data_latency: int | None = Field(description="ms; null for merge jobs and before a batch")
-    last_status_duration: int | None = Field(description="ms since the latest record")
-    model_indexes: int | None
-    launching_error: bool
-    partition_desc: StreamingPartitionDesc | None
-
-
-class StreamingJobList(BaseModel):
-    """One page of streaming jobs; ``total_size`` counts every match."""
-
-    value: list[StreamingJobBody]
-    offset: int
-    limit: int
-    total_size: int
-
-
-class StreamingJobListEnvelope(BaseModel):
-    """``GET /streaming_jobs``."""
-
-    code: Literal["000"]
-    data: StreamingJobList
-    msg: str
-
-
-class StreamingRecordBody(BaseModel):
-    """A START, STOP or ERROR record of a streaming job."""
-
-    id: int | None
-    job_id: str
-    project: str
-    action: Literal["START", "STOP", "ERROR"]
-    create_time: int
-
-
-class StreamingRecordsEnvelope(BaseModel):
-    """``GET /streaming_jobs/records``: newest first."""
-
-    code: Literal["000"]
-    data: list[StreamingRecordBody]
-    msg: str
-
-
-class StreamingStatsBody(BaseModel):
-    """Per micro-batch, newest first: rows/s, latency (ms), processing time (ms), time."""
-
-    consumption_rate_hist: list[int]
-    data_latency_hist: list[int]
-    processing_time_hist: list[int]
-    create_time: list[int]
-
-
-class StreamingStatsEnvelope(BaseModel):
-    """``GET /streaming_jobs/stats/{jobId}``."""
-
-    code: Literal["000"]
-    data: StreamingStatsBody
-    msg: str

@@ -2,7 +2,7 @@
 
 Thin: parse, call the engine's ``StreamingService``, wrap the answer. Mounted under
 ``/kylin/api`` behind the same authentication and error table as the batch routes. Kylin's
-parameter codes ride on ``StreamingParameterError.error_code`` (``errors.kind_of`` reads it):
+parameter codes ride on ``InvalidStreamingParameter.error_code`` (``errors.kind_of`` reads it):
 KE-010043201 for ``job_ids`` without ``project``, KE-010043207 for an unknown action.
 
 The OpenAPI document states exactly what is accepted (patterns, ranges), so that any request
@@ -20,18 +20,17 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.api import schemas
+from engine.api import schemas, streaming_schemas
 from engine.api.deps import EngineDep
-from engine.api.errors import INVALID_STREAMING_ACTION, PARAMETER_EMPTY
 from engine.api.schemas import error_responses
 from engine.api.views import envelope
-from engine.core.errors import CatalogNotFound, InvalidRequest
-from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
+from engine.core.errors import CatalogNotFound, InvalidStreamingParameter
+from engine.core.states import StreamingJobType, StreamingStatus
+from engine.core.streaming_jobs import SORT_KEYS
 from engine.facade import Engine
 from engine.streaming.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    SORT_KEYS,
     StreamingJobQuery,
     record_view,
     stats_view,
@@ -43,31 +42,6 @@ router = APIRouter(responses=error_responses(400, 401))
 DEFAULT_STATS_MINUTES: Final = 30
 #: the statuses a listed job shows (LAUNCHING_ERROR is listed, and filtered, as ERROR)
 LISTED_STATUSES: Final = tuple(s for s in StreamingStatus if s.listed_as == s.value)
-
-
-class StreamingParameterError(InvalidRequest):
-    """A bad streaming parameter that answers its own Kylin code (400)."""
-
-    def __init__(self, message: str, error_code: str) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-
-
-def required(name: str) -> StreamingParameterError:
-    """Kylin's error for a required parameter that is missing or empty (KE-010043201)."""
-    return StreamingParameterError(
-        f'Request parameter "{name}" is empty or value is empty. '
-        "Please check the request parameters.",
-        PARAMETER_EMPTY,
-    )
-
-
-def action_of(text: str) -> StreamingAction:
-    """The action named ``text``; KE-010043207 with Kylin's message when there is none."""
-    try:
-        return parse_action(text)
-    except InvalidRequest as exc:
-        raise StreamingParameterError(str(exc), INVALID_STREAMING_ACTION) from None
 
 
 def split(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -116,7 +90,7 @@ def project_of(engine: Engine, service: StreamingService, name: str | None) -> s
 
 @router.get(
     "/streaming_jobs",
-    response_model=schemas.StreamingJobListEnvelope,
+    response_model=streaming_schemas.StreamingJobListEnvelope,
     responses=error_responses(404),
     summary="List streaming jobs",
     description=(
@@ -151,7 +125,7 @@ async def list_streaming_jobs(
     """Filtered, sorted, paged streaming jobs."""
     ids = split(job_ids)
     if ids and not project:
-        raise required("project")
+        raise InvalidStreamingParameter.empty("project")
     query = StreamingJobQuery(
         model_name=model_name or None,
         model_names=split(model_names),
@@ -174,17 +148,17 @@ async def list_streaming_jobs(
     summary="START, STOP, FORCE_STOP or RESTART streaming jobs",
 )
 async def streaming_job_status(
-    engine: EngineDep, service: StreamingDep, body: schemas.StreamingStatusRequest
+    engine: EngineDep, service: StreamingDep, body: streaming_schemas.StreamingStatusRequest
 ) -> JSONResponse:
     """Apply the action to each job in order; the first error stops the rest."""
     project = project_of(engine, service, body.project)
-    await service.apply(action_of(body.action), body.job_ids, project)
+    await service.apply(parse_action(body.action), body.job_ids, project)
     return JSONResponse(envelope(""))
 
 
 @router.get(
     "/streaming_jobs/records",
-    response_model=schemas.StreamingRecordsEnvelope,
+    response_model=streaming_schemas.StreamingRecordsEnvelope,
     responses=error_responses(404),
     summary="A streaming job's START/STOP/ERROR records",
 )
@@ -201,7 +175,7 @@ async def streaming_job_records(
 
 @router.get(
     "/streaming_jobs/stats/{jobId}",
-    response_model=schemas.StreamingStatsEnvelope,
+    response_model=streaming_schemas.StreamingStatsEnvelope,
     responses=error_responses(404),
     summary="A streaming job's micro-batch statistics",
 )
@@ -227,7 +201,7 @@ async def streaming_job_stats(
     summary="Replace a streaming job's params",
 )
 async def streaming_job_params(
-    engine: EngineDep, service: StreamingDep, body: schemas.StreamingParamsRequest
+    engine: EngineDep, service: StreamingDep, body: streaming_schemas.StreamingParamsRequest
 ) -> JSONResponse:
     """Replace the job's params (only while it is STOPPED or ERROR)."""
     project = project_of(engine, service, body.project)

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.core.jobs import Job, Step
-from engine.core.states import STATUS_CODES
+from engine.core.states import STATUS_CODES, BuildType
 from engine.facade import StepOutput
 
 #: Kylin's REST ``type``: every cube job is a "BUILD", merges and refreshes included
-JOB_TYPE = "BUILD"
+JOB_TYPE = BuildType.BUILD.value
 
 
 def step_view(step: Step) -> dict[str, Any]:

@@ -38,7 +38,6 @@ from engine.core.errors import (
     StepFailure,
 )
 from engine.core.jobs import Job, Step
-from engine.core.states import State
 from engine.events import EventBus, OutputLine
 from engine.logging import get_logger
 from engine.store.ports import JobStore, Lease, LeaseStore
@@ -216,7 +215,7 @@ class Scheduler(LeaseHolder):
             job = await self._store.get_job(job_id)
         except JobNotFound:
             return
-        if job.state is State.READY:
+        if ops.queued(job):
             self.schedule(job)
 
     async def _drive(self, job_id: str) -> None:
@@ -229,7 +228,7 @@ class Scheduler(LeaseHolder):
         job = known or await self._store.get_job(job_id)
         if job.state is State.RUNNING:  # its runner died: continue at the interrupted step
             job = await self.rescue(job, running.lease)
-        if job.state is not State.READY or self._closing:
+        if not ops.queued(job) or self._closing:
             return
         current = job.current_step
         previous = _reattach_info(current) if current is not None else None
@@ -271,9 +270,9 @@ class Scheduler(LeaseHolder):
             job, effects = await self._writer.apply(
                 job, decide, outputs=[(step, output)], lease=running.lease
             )
-            if job.state is not State.RUNNING or job.step(sequence).state is not State.RUNNING:
+            if not ops.retry_decided(job, sequence):
                 return job, effects
-            await self._retry_wait(job)  # still RUNNING: a retry was decided
+            await self._retry_wait(job)
             previous_info = None
 
     def _decide_outcome(self, step: Step, outcome: StepFailure | dict[str, str]) -> Decide:

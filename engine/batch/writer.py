@@ -1,36 +1,38 @@
 """Applies pure decisions to stored jobs: the one road from ``core.operations`` to the store.
 
-``apply`` runs a decision on the job, writes the result with compare-and-set on the job's
-version (together with the outputs and segment changes the decision implies, atomically),
-and only then performs the effects. When the write loses a race, the job is read again and
-the decision is taken again on the new state: the loser of two racing operations sees the
-winner's state, usually as ``OperationNotAllowed``.
+``apply`` holds the job's lock, takes the decision on the job, writes the result with
+compare-and-set on the job's version (together with the outputs, segment changes or deletion
+the decision's effects imply, atomically and shielded from cancellation), and only then
+performs the remaining effects. Every effect is carried out in one place, ``_plan``'s ``match``.
+When the write loses a race, the job is read again and the decision is taken again on the new
+state (``engine.store.commit``): the loser of two racing operations sees the winner's state,
+usually as ``OperationNotAllowed``.
 
 A runner passes its ``lease``: the write is fenced (``LeaseLost`` when another node owns the job
-now; nothing is written and nothing else is retried). Stores with leases of their own check it
+now; nothing is written and nothing is retried). Stores with leases of their own check it
 in the write's transaction; for any other store ``verify`` checks it just before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, assert_never
 
 from engine.batch.output import LiveOutput
 from engine.clock import Clock
 from engine.core import operations as ops
-from engine.core.errors import ConcurrentModification
 from engine.core.jobs import Job, Step
 from engine.core.notifications import JobEnd, job_end
-from engine.core.segments import land_segment
-from engine.core.states import State
+from engine.core.segments import land_segment, segment_to_drop
 from engine.events import EventBus
+from engine.store.commit import JobLocks, retry_lost_races, shielded
 from engine.store.ports import JobStore, JobWrite, Lease, OutputWrite, SegmentChange
 
 Decide = Callable[[Job], ops.Decision]
-MAX_RACES = 50  #: a decision re-taken this often in a row means something is badly wrong
 RECENT_JOBS = 4096  #: newest stored versions kept in memory for reads (GET /jobs/{id})
 
 
@@ -44,11 +46,23 @@ class EffectHandler(Protocol):
         """Stop the job's running step."""
 
     def forget(self, job_id: str) -> None:
-        """Take a job that is no longer READY out of the queue."""
+        """Take a job that is no longer READY (or is deleted) out of the queue."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one decision's effects ask for: the first three go into the write, the rest after."""
+
+    segments: SegmentChange | None = None
+    outputs: tuple[OutputWrite, ...] = ()
+    notification: JobEnd | None = None  #: the job ended: its outbox row (``outbox`` on)
+    delete: bool = False  #: DeleteJob: the write is a deletion
+    interrupt: bool = False
+    schedule: bool = False
 
 
 class JobWriter:
-    """Decision -> durable write -> effects, with retry on lost races."""
+    """Decision -> locked, shielded, version-checked write -> effects; lost races re-decided."""
 
     def __init__(
         self,
@@ -60,7 +74,10 @@ class JobWriter:
         self._store = store
         self._clock = clock
         self._events = events
+        self._locks = JobLocks(checkpoint=False)  # see JobLocks: no extra yield
         self.handler: EffectHandler | None = None
+        #: called with the seconds each job write took (the engine's metrics)
+        self.on_write: Callable[[float], None] | None = None
         #: write job-end notifications into the outbox (a notifier URL is configured)
         self.outbox = False
         #: told of every job end once its write is durable (``engine.ops``: hooks, sender)
@@ -91,12 +108,9 @@ class JobWriter:
     async def create(self, decision: ops.Decision) -> Job:
         """Store a new job (and its NEW segment) and perform the submit's effects."""
         job = decision.job
-        stored = await self._store.save_job(
-            JobWrite(job, None, segments=SegmentChange(upsert=(job.segment,)))
-        )
-        self._remember(stored)
-        self._events.job_changed(None, stored, self._clock.now_ms())
-        self._perform(stored, decision.effects)
+        new = JobWrite(job, None, segments=SegmentChange(upsert=(job.segment,)))
+        stored = await shielded(lambda: self._save(new))
+        self._after(None, stored, await self._plan(job, decision.effects))
         return stored
 
     async def apply(
@@ -106,42 +120,76 @@ class JobWriter:
         outputs: Sequence[tuple[Step, LiveOutput]] = (),
         lease: Lease | None = None,
     ) -> tuple[Job, tuple[ops.Effect, ...]]:
-        """Take the decision on ``job`` (re-read on a lost race), store it, do its effects."""
-        texts = [OutputWrite(step.id, step.attempts, out.text()) for step, out in outputs if out]
-        for _ in range(MAX_RACES):
-            decision = decide(job)
-            write = await self._write_for(job, decision, texts)
-            end = job_end(job, decision.job)
+        """Take the decision on ``job`` (re-read on a lost race), store it, do its effects.
+
+        A decision with ``DeleteJob`` deletes the job; the job as it was is returned.
+        """
+        texts = tuple(OutputWrite(s.id, s.attempts, out.text()) for s, out in outputs if out)
+
+        async def attempt(current: Job) -> tuple[Job, tuple[ops.Effect, ...]]:
+            decision = decide(current)
+            plan = await self._plan(current, decision.effects)
+            plan.outputs = texts
+            end = job_end(current, decision.job)
             if end is not None and self.outbox:
-                write = dataclasses.replace(write, notification=end)
-            try:
-                stored = await self._store.save_job(self._fenced(write, lease))
-            except ConcurrentModification:
-                job = await self._store.get_job(job.id)
-                continue
-            self._remember(stored)
-            self._events.job_changed(job, stored, self._clock.now_ms())
-            self._perform(stored, decision.effects)
+                plan.notification = end
+            stored = await shielded(lambda: self._write(current, decision.job, plan, lease))
+            self._after(current, stored, plan)
             if end is not None and self.on_job_end is not None:
                 self.on_job_end(end)
             return stored, decision.effects
-        raise ConcurrentModification(job.id, job.version)
+
+        async with self._locks.hold(job.id):
+            return await retry_lost_races(job.id, job, attempt, self._store.get_job)
 
     async def save_output(
         self, job_id: str, step_id: str, attempt: int, text: str, lease: Lease | None = None
     ) -> None:
-        """Store the output of an interrupted attempt (the job itself is unchanged)."""
-        for _ in range(MAX_RACES):
+        """Store the output of an interrupted attempt (the job itself is unchanged).
+
+        Raises ``JobNotFound`` when the job is gone, ``ConcurrentModification`` when the write
+        keeps losing races (never gives up silently).
+        """
+
+        async def write(current: Job) -> None:
+            plan = _Plan(outputs=(OutputWrite(step_id, attempt, text),))
+            self._remember(await shielded(lambda: self._write(current, current, plan, lease)))
+
+        async with self._locks.hold(job_id):
             job = await self._store.get_job(job_id)
-            output = OutputWrite(step_id, attempt, text)
-            try:
-                stored = await self._store.save_job(
-                    self._fenced(JobWrite(job, job.version, outputs=(output,), base=job), lease)
-                )
-                self._remember(stored)
-                return
-            except ConcurrentModification:
-                continue
+            await retry_lost_races(job_id, job, write, self._store.get_job)
+
+    async def _plan(self, old: Job, effects: Sequence[ops.Effect]) -> _Plan:
+        """Every effect is carried out from here: into the write, or after it."""
+        plan = _Plan()
+        for effect in effects:
+            match effect:
+                case ops.ApplyStepAction(action="update_cube_info"):
+                    plan.segments = await self._land_segment(old)
+                case ops.ApplyStepAction():
+                    pass  # no other metadata action touches the store
+                case ops.DropSegment():
+                    plan.segments = await self._drop_segment(old)
+                case ops.DeleteJob():
+                    plan.delete = True
+                case ops.Interrupt():
+                    plan.interrupt = True
+                case ops.Schedule():
+                    plan.schedule = True
+                case ops.RunStep():
+                    pass  # the scheduler's runner, which holds the job's slot, runs it
+                case _:
+                    assert_never(effect)
+        return plan
+
+    async def _write(self, old: Job, new: Job, plan: _Plan, lease: Lease | None = None) -> Job:
+        if plan.delete:
+            await self._store.delete_job(old.id, old.version)
+            return old
+        write = JobWrite(
+            new, old.version, plan.segments, plan.outputs, base=old, notification=plan.notification
+        )
+        return await self._save(self._fenced(write, lease))
 
     def _fenced(self, write: JobWrite, lease: Lease | None) -> JobWrite:
         if lease is None:
@@ -151,16 +199,21 @@ class JobWriter:
             return write
         return dataclasses.replace(write, lease=lease)
 
-    async def _write_for(
-        self, old: Job, decision: ops.Decision, outputs: Sequence[OutputWrite]
-    ) -> JobWrite:
-        segments: SegmentChange | None = None
-        for effect in decision.effects:
-            if isinstance(effect, ops.ApplyStepAction) and effect.action == "update_cube_info":
-                segments = await self._land_segment(old)
-            elif isinstance(effect, ops.DropSegment):
-                segments = await self._drop_segment(old)
-        return JobWrite(decision.job, old.version, segments, tuple(outputs), base=old)
+    def _after(self, old: Job | None, stored: Job, plan: _Plan) -> None:
+        if plan.delete:
+            self.forget(stored.id)
+        else:
+            self._remember(stored)
+            self._events.job_changed(old, stored, self._clock.now_ms())
+        handler = self.handler
+        if handler is None:
+            return
+        if plan.delete or not ops.queued(stored):
+            handler.forget(stored.id)
+        if plan.interrupt:
+            handler.interrupt(stored.id)
+        if plan.schedule:
+            handler.schedule(stored)
 
     async def _land_segment(self, job: Job) -> SegmentChange:
         existing = await self._store.segments(job.cube)
@@ -170,20 +223,12 @@ class JobWriter:
         return SegmentChange(upsert=[s for s in landed if s.uuid == job.segment.uuid], delete=gone)
 
     async def _drop_segment(self, job: Job) -> SegmentChange | None:
-        existing = await self._store.segments(job.cube)
-        mine = next((s for s in existing if s.uuid == job.segment.uuid), None)
-        if mine is None or mine.status != "NEW":
-            return None  # already landed by "Update Cube Info": it stays
-        return SegmentChange(delete=(mine.uuid,))
+        mine = segment_to_drop(job.segment, await self._store.segments(job.cube))
+        return SegmentChange(delete=(mine.uuid,)) if mine is not None else None
 
-    def _perform(self, job: Job, effects: Sequence[ops.Effect]) -> None:
-        handler = self.handler
-        if handler is None:
-            return
-        if job.state is not State.READY:
-            handler.forget(job.id)
-        for effect in effects:
-            if isinstance(effect, ops.Interrupt):
-                handler.interrupt(effect.job_id)
-            elif isinstance(effect, ops.Schedule):
-                handler.schedule(job)
+    async def _save(self, write: JobWrite) -> Job:
+        started = time.perf_counter()
+        stored = await self._store.save_job(write)
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - started)
+        return stored

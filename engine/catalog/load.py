@@ -37,11 +37,12 @@ from engine.catalog.templates import Template, load_profiles, load_templates
 from engine.config.toml import Reader, non_empty, non_negative, one_of, read_toml
 from engine.core.cubing import stable_uuid
 from engine.core.segments import BUILD_TYPES
+from engine.core.states import BuildType
 from steps.base import Profile
 
 MAX_ROWKEY_COLUMNS = 63
 #: templates a cube follows unless it names others; REFRESH follows the BUILD template
-DEFAULT_TEMPLATES = {"BUILD": "build", "MERGE": "merge"}
+DEFAULT_TEMPLATES: dict[str, str] = {BuildType.BUILD: "build", BuildType.MERGE: "merge"}
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _TABLE = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
 R = TypeVar("R")
@@ -267,7 +268,7 @@ def _cube(
         if template not in templates:
             raise r.error(f"templates.{build_type}", f"unknown template {template!r}")
     by_type = {**DEFAULT_TEMPLATES, **chosen}
-    by_type.setdefault("REFRESH", by_type["BUILD"])
+    by_type.setdefault(BuildType.REFRESH, by_type[BuildType.BUILD])
     for build_type, template in by_type.items():
         if template not in templates:
             raise r.error(f"templates.{build_type}", f"no template {template!r} in templates/")

@@ -17,6 +17,7 @@ from engine.core import cubing
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.jobs import Family, Segment, StepSpec
 from engine.core.segments import BUILD_TYPES
+from engine.core.timefmt import format_utc
 from steps.base import Profile
 
 # -- tables and models -------------------------------------------------------------------------
@@ -189,16 +190,6 @@ class StreamingModel:
         """Kylin calls the model id ``uuid`` too."""
         return self.model_id
 
-    @property
-    def build_job_id(self) -> str:
-        """``{model_id}_build``."""
-        return f"{self.model_id}_build"
-
-    @property
-    def merge_job_id(self) -> str:
-        """``{model_id}_merge``."""
-        return f"{self.model_id}_merge"
-
 
 # -- the catalog ------------------------------------------------------------------------------
 
@@ -287,12 +278,6 @@ class Catalog:
         """The tables of ``project`` (every table when None), in config order."""
         return tuple(t for t in self.tables if project is None or _same(t.project, project))
 
-    def streaming_models_of(self, project: str | None = None) -> tuple[StreamingModel, ...]:
-        """The streaming models of ``project`` (all when None), in config order."""
-        return tuple(
-            m for m in self.streaming_models if project is None or _same(m.project, project)
-        )
-
     # -- expansion ----------------------------------------------------------------------------
 
     def template_for(self, cube_name: str, build_type: str) -> Template:
@@ -323,8 +308,8 @@ class Catalog:
             "merged_segments": ",".join(segment.merged_from),
             "start_ms": str(segment.start),
             "end_ms": str(segment.end),
-            "start_time": cubing.format_datetime(segment.start),
-            "end_time": cubing.format_datetime(segment.end),
+            "start_time": format_utc(segment.start),
+            "end_time": format_utc(segment.end),
             "workdir": workdir,
             "job_conf": f"{workdir}/kylin_job_conf.xml",
             "flat_table": flat,

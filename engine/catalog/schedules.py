@@ -26,7 +26,7 @@ from engine.clock.slots import timing
 from engine.config.toml import Reader, non_empty, one_of
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.segments import BUILD_TYPES
-from engine.core.states import CatchUp, Overlap
+from engine.core.states import BuildType, CatchUp, Overlap
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class ScheduleSpec:
     cube: str
     cron: str | None
     interval_s: int | None
-    build_type: str = "BUILD"
+    build_type: str = BuildType.BUILD
     overlap: str = Overlap.SKIP.value
     catch_up: str = CatchUp.NONE.value
     paused: bool = False
@@ -71,7 +71,7 @@ def read_schedules(root: Reader, cube_names: Sequence[str] | None) -> tuple[Sche
             cube=known.get(cube.lower(), cube),
             cron=r.optional_string("cron"),
             interval_s=r.integer("interval_s") if r.has("interval_s") else None,
-            build_type=r.string("build_type", "BUILD", one_of(BUILD_TYPES, "build_type")),
+            build_type=r.string("build_type", BuildType.BUILD, one_of(BUILD_TYPES, "build_type")),
             overlap=r.string("overlap", "skip", one_of([o.value for o in Overlap], "overlap")),
             catch_up=r.string("catch_up", "none", one_of([c.value for c in CatchUp], "catch_up")),
             paused=r.boolean("paused", False),

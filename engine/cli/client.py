@@ -26,7 +26,12 @@ from engine.cli.http import (
     steps_table,
 )
 from engine.core.jobs import split_step_id
-from engine.core.states import STATUS_CODES
+from engine.core.segments import BUILD_TYPES
+from engine.core.states import MOVING_STATUSES, SHOWN_STATUSES, STATUS_CODES, BuildType, JobStatus
+
+FINISHED = JobStatus.FINISHED.value
+MOVING = frozenset(s.value for s in MOVING_STATUSES)
+SHOWN = sorted(s.value for s in SHOWN_STATUSES)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,9 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("jobs", parents=[conn], help="list jobs (newest change first)")
     p.add_argument("--cube", help="cube name contains this (case-insensitive)")
     p.add_argument("--project", help="project name")
-    p.add_argument(
-        "--status", action="append", choices=sorted(set(STATUS_CODES) - {"NEW"}), help="repeatable"
-    )
+    p.add_argument("--status", action="append", choices=SHOWN, help="repeatable")
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the job ids")
@@ -53,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("submit", parents=[conn], help="build, merge or refresh a cube")
     p.add_argument("cube", metavar="CUBE")
-    p.add_argument("--type", default="BUILD", choices=["BUILD", "MERGE", "REFRESH"])
+    p.add_argument("--type", default=BuildType.BUILD.value, choices=BUILD_TYPES)
     p.add_argument("--start", type=int, default=0, help="segment start, epoch ms")
     p.add_argument("--end", type=int, default=0, help="segment end, epoch ms (0 0 = full build)")
     p.add_argument("--priority-offset", type=int, default=0)
@@ -121,7 +124,7 @@ def _status(client: ApiClient, args: argparse.Namespace) -> int:
             print(("\x1b[H\x1b[2J" if tty else "") + text, flush=True)
             shown = text
         if job["job_status"] in ENDED:
-            return 0 if job["job_status"] == "FINISHED" else 1
+            return 0 if job["job_status"] == FINISHED else 1
         time.sleep(args.interval)
         job = client.get(f"/jobs/{args.job_id}")
 
@@ -159,7 +162,7 @@ def _submit(client: ApiClient, args: argparse.Namespace) -> int:
     if tty:
         print(f"\r{progress_bar(job)}\x1b[K", file=sys.stderr, flush=True)
     print(f"job {job['uuid']} {job['job_status']} in {job['duration']} s")
-    return 0 if job["job_status"] == "FINISHED" else 1
+    return 0 if job["job_status"] == FINISHED else 1
 
 
 def _action(client: ApiClient, args: argparse.Namespace) -> int:
@@ -214,4 +217,4 @@ def _step_done(job: dict[str, Any], sequence: int) -> bool:
     if not 0 <= sequence < len(steps):
         return True
     state = steps[sequence]["step_status"]
-    return state not in ("PENDING", "RUNNING") or job["job_status"] in ENDED
+    return state not in MOVING or job["job_status"] in ENDED

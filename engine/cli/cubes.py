@@ -88,7 +88,7 @@ def _segments_table(cube: dict[str, Any]) -> str:
         [s["name"], s["status"], str(s["date_range_start"]), str(s["date_range_end"]), s["uuid"]]
         for s in segments
     ]
-    return table(["SEGMENT", "STATUS", "START", "END", "UUID"], rows)
+    return table(["SEGMENT", "STATUS", "START", "END", "UUID"], rows)  # not-a-kylin-name
 
 
 def _find(client: ApiClient, name: str) -> dict[str, Any]:

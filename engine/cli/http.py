@@ -7,7 +7,6 @@ Shared by ``engine.cli.client`` and any other command family that talks to a run
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -16,9 +15,13 @@ from typing import Any, Final
 
 import httpx
 
+from engine.core.states import ENDED_STATUSES, JobStatus
+from engine.core.timefmt import format_utc
+
 DEFAULT_URL: Final = "http://127.0.0.1:7070"
 API_PREFIX: Final = "/kylin/api"
-ENDED: Final = frozenset({"FINISHED", "ERROR", "DISCARDED", "STOPPED"})
+ENDED: Final = frozenset(s.value for s in ENDED_STATUSES)
+FINISHED: Final = JobStatus.FINISHED.value
 TIMEOUT_S: Final = 30.0
 
 
@@ -125,10 +128,7 @@ def set_handler(parser: argparse.ArgumentParser, handler: Handler) -> None:
 
 def when(epoch_ms: int) -> str:
     """``yyyy-MM-dd HH:mm:ss`` UTC (the zone of job names), "-" for 0."""
-    if not epoch_ms:
-        return "-"
-    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return format_utc(epoch_ms) if epoch_ms else "-"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -185,7 +185,7 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> str:
 def progress_bar(job: dict[str, Any], width: int = 30) -> str:
     """``[#########.....]  45%  06 Build Base Cuboid  RUNNING``."""
     done = round(width * job["progress"] / 100)
-    current = next((s for s in job["steps"] if s["step_status"] != "FINISHED"), None)
+    current = next((s for s in job["steps"] if s["step_status"] != FINISHED), None)
     step = f"{current['sequence_id']:02d} {current['name']}" if current else "all steps done"
     bar = "#" * done + "." * (width - done)
     return f"[{bar}] {job['progress']:5.1f}%  {step}  {job['job_status']}"

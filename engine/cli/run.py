@@ -10,18 +10,19 @@ import anyio
 
 from engine.config import load_config
 from engine.core.errors import CatalogNotFound, InvalidRequest
-from engine.core.states import State
+from engine.core.segments import BUILD_TYPES
+from engine.core.states import ENDED_STATES, BuildType, State
 from engine.events import JobChanged, OutputLine, StepChanged
 from engine.facade import Engine
 
-ENDED = frozenset({State.SUCCEED, State.ERROR, State.DISCARDED, State.STOPPED})
+ENDED = ENDED_STATES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run`` to the CLI."""
     p = sub.add_parser("run", help="run one job in process and show its steps live")
     p.add_argument("--cube", required=True, help="cube of the shipped (or --config) catalog")
-    p.add_argument("--type", default="BUILD", choices=["BUILD", "MERGE", "REFRESH"])
+    p.add_argument("--type", default=BuildType.BUILD.value, choices=BUILD_TYPES)
     p.add_argument("--start", type=int, default=0, help="segment start, epoch ms")
     p.add_argument("--end", type=int, default=0, help="segment end, epoch ms (0,0 = full)")
     p.add_argument("--config", type=Path, default=None, help="config directory")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.cli.http import ApiClient, add_connection_args, set_handler, table, when
+from engine.core.states import BuildType
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("cube")
     p.add_argument("--cron", help="cron expression in UTC, e.g. '0 2 * * *'")
     p.add_argument("--interval", type=int, dest="interval_s", help="seconds between runs")
-    p.add_argument("--build-type", default="BUILD", choices=("BUILD", "REFRESH", "MERGE"))
+    types = (BuildType.BUILD, BuildType.REFRESH, BuildType.MERGE)
+    p.add_argument("--build-type", default=types[0].value, choices=[t.value for t in types])
     p.add_argument("--overlap", default="skip", choices=("skip", "queue"))
     p.add_argument("--catch-up", default="none", choices=("none", "last", "all"))
     p.add_argument("--paused", action="store_true", help="create it paused")

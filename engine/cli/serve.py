@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import errno
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from engine.core.errors import InvalidRequest
 
@@ -78,6 +81,25 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server that also ends the live event streams when asked to exit."""
+
+        def __init__(self, on_exit: Callable[[], None], config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self._on_exit = on_exit
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # SSE streams never end by themselves: without this uvicorn would wait out its
+            # graceful timeout for them, then cut them off mid-stream
+            self._on_exit()
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
 def serve(args: argparse.Namespace) -> int:
     """Load the config, bind, and run uvicorn until SIGINT/SIGTERM."""
     # imported here: the other `kjobs` commands should not pay for the web stack
@@ -99,15 +121,17 @@ def serve(args: argparse.Namespace) -> int:
     def stopped() -> None:
         print("kjobs: stopped", flush=True)
 
+    _Server = _server_class()
     app = create_server_app(engine, on_ready=ready, on_stopped=stopped, debug=args.debug)
-    server = uvicorn.Server(
+    server = _Server(
+        app.state.closing.close,
         uvicorn.Config(
             app,
             lifespan="on",
             log_level="info" if args.verbose else "warning",
             access_log=args.verbose,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
+        ),
     )
     try:
         server.run(sockets=[sock])

@@ -14,20 +14,26 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from engine.cli.http import ApiClient, ApiError, add_connection_args, set_handler, table, when
+from engine.core.states import STREAMING_LISTED, StreamingAction, StreamingJobType
+from engine.core.streaming_jobs import SORT_KEYS
 
-STATUSES: Final = ("STARTING", "RUNNING", "STOPPING", "ERROR", "STOPPED")
+STATUSES: Final = tuple(STREAMING_LISTED)
+#: ``--type`` names: build, merge, and the job types themselves in lower case
 JOB_TYPES: Final = {
-    "build": "STREAMING_BUILD",
-    "merge": "STREAMING_MERGE",
-    "streaming_build": "STREAMING_BUILD",
-    "streaming_merge": "STREAMING_MERGE",
+    **{t.value.lower(): t.value for t in StreamingJobType},
+    **{t.value.lower().removeprefix("streaming_"): t.value for t in StreamingJobType},
 }
-SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
 ACTIONS: Final = {
-    "start": ("START", "start streaming jobs"),
-    "stop": ("STOP", "stop streaming jobs once the current batch or merge pass ends"),
-    "force-stop": ("FORCE_STOP", "stop streaming jobs at once (a running batch is lost)"),
-    "restart": ("RESTART", "force stop, then start streaming jobs"),
+    "start": (StreamingAction.START.value, "start streaming jobs"),
+    "stop": (
+        StreamingAction.STOP.value,
+        "stop streaming jobs once the current batch or merge pass ends",
+    ),
+    "force-stop": (
+        StreamingAction.FORCE_STOP.value,
+        "stop streaming jobs at once (a running batch is lost)",
+    ),
+    "restart": (StreamingAction.RESTART.value, "force stop, then start streaming jobs"),
 }
 SPARKS: Final = " ▁▂▃▄▅▆▇█"  #: level 0 (a zero) is blank; any other value shows at least ▁
 ASCII_SPARKS: Final = " .:-=+*#%@"

@@ -36,13 +36,14 @@ Time moves only while something drives the clock, in one of two ways:
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import heapq
 import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final
+
+from engine.core.timefmt import format_iso, parse_iso
 
 #: 2024-01-01T00:00:00Z: where virtual time starts unless told otherwise
 DEFAULT_START_MS: Final = 1_704_067_200_000
@@ -269,20 +270,6 @@ def _ready_queue() -> deque[Any]:
             "ready queue to watch"
         )
     return ready
-
-
-def format_iso(epoch_ms: int) -> str:
-    """``2024-01-01T00:00:00.000Z`` for an epoch-ms instant."""
-    moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
-
-
-def parse_iso(text: str) -> int:
-    """Epoch ms of an ISO 8601 instant; a value without a zone is taken as UTC."""
-    moment = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.UTC)
-    return round(moment.timestamp() * 1000)
 
 
 __all__ = ["DEFAULT_START_MS", "VirtualClock", "format_iso", "parse_iso"]

@@ -179,6 +179,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "KJOBS_SHELL_TIMEOUT"),
     Setting("kjobs.job.env", "engine", "env", "env"),
     Setting("kjobs.users", "engine", "users", "users"),
+    Setting("kjobs.metrics.public", "engine", "metrics_public", "bool", None,
+            "KJOBS_METRICS_PUBLIC"),
     Setting("kjobs.log.level", "logging", "level", "str", _LEVELS, "KJOBS_LOG_LEVEL"),
     Setting("kjobs.log.format", "logging", "format", "str",
             one_of(("auto", "console", "json"), "format"), "KJOBS_LOG_FORMAT"),

@@ -55,6 +55,7 @@ class EngineSettings:
     seed: int = 0  #: kjobs.seed: seeds simulated behaviour
     version: str = "4.0.0.0"  #: kjobs.version: the ``version`` shown in JSON
     users: tuple[User, ...] = (User("ADMIN", "KYLIN"),)
+    metrics_public: bool = False  #: kjobs.metrics.public: serve /metrics without credentials
     env: tuple[tuple[str, str], ...] = ()  #: kjobs.job.env: environment for real shell steps
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)

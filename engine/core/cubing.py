@@ -6,13 +6,13 @@ Pure: no I/O, no clock. ``engine.catalog`` expands templates with these.
 
 from __future__ import annotations
 
-import datetime as _dt
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from engine.core.jobs import FULL_BUILD_END, Family
+from engine.core.timefmt import format_utc
 
 # -- command types (Kylin's spelling kept, "HADDOP" included) ---------------------------------
 
@@ -105,18 +105,6 @@ def level_parameters(level: int) -> dict[str, str]:
     return {LEVEL_PARAMETER: str(level), PARENT_LEVEL_PARAMETER: parent}
 
 
-DATETIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
-
-
-def format_datetime(epoch_ms: int, fmt: str = DATETIME_FORMAT) -> str:
-    """``epoch_ms`` in UTC with a strftime format; past year 9999 (full builds) the last second."""
-    try:
-        moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        moment = _dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=_dt.UTC)
-    return moment.strftime(fmt)
-
-
 _JAVA_PATTERNS = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"))
 
 
@@ -206,8 +194,8 @@ def _where(flat: FlatTable) -> str:
         return "WHERE 1=1"
     fmt = java_to_strftime(flat.partition_format)
     col = _quote_ident(flat.partition_column)
-    start = _hive_string(format_datetime(flat.start_ms, fmt))
-    end = _hive_string(format_datetime(flat.end_ms, fmt))
+    start = _hive_string(format_utc(flat.start_ms, fmt))
+    end = _hive_string(format_utc(flat.end_ms, fmt))
     return f"WHERE 1=1 AND ({col} >= {start} AND {col} < {end})"
 
 

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 
 class KjobsError(Exception):
@@ -75,11 +76,35 @@ class InvalidRequest(KjobsError, ValueError):
 
 
 class InvalidStreamingParameter(InvalidRequest):
-    """A streaming request parameter Kylin rejects with a code of its own (e.g. KE-010043201)."""
+    """A streaming request parameter Kylin rejects with a code of its own (the one such class).
+
+    Build it with ``empty(name)`` (KE-010043201) or ``invalid_action()`` (KE-010043207).
+    """
+
+    PARAMETER_EMPTY: Final = "KE-010043201"  #: a required parameter is missing or empty
+    INVALID_ACTION: Final = "KE-010043207"  #: an unknown streaming action
 
     def __init__(self, message: str, error_code: str) -> None:
         super().__init__(message)
         self.error_code = error_code
+
+    @classmethod
+    def empty(cls, name: str) -> InvalidStreamingParameter:
+        """Kylin's error for a required parameter that is missing or empty."""
+        message = (
+            f'Request parameter "{name}" is empty or value is empty. '
+            "Please check the request parameters."
+        )
+        return cls(message, cls.PARAMETER_EMPTY)
+
+    @classmethod
+    def invalid_action(cls) -> InvalidStreamingParameter:
+        """Kylin's error for an action that is not START, STOP, FORCE_STOP or RESTART."""
+        message = (
+            'The entered parameter "action" is invalid, only supports '
+            '"START, STOP, FORCE_STOP, RESTART".'
+        )
+        return cls(message, cls.INVALID_ACTION)
 
 
 class ConfigError(KjobsError, ValueError):

@@ -7,13 +7,14 @@ the engine's clock; 0 means "unset", as in Kylin.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self, TypeVar
 
-from engine.core.states import State
+from engine.core.errors import StepNotFound
+from engine.core.states import SegmentStatus, State
+from engine.core.timefmt import COMPACT, format_utc
 
 
 class Family(StrEnum):
@@ -131,6 +132,15 @@ def split_step_id(text: str) -> tuple[str, int] | None:
     return job_id, int(sequence)
 
 
+def step_sequence(job: Job, step_id: str) -> int:
+    """The sequence of ``job``'s step ``{jobId}-NN`` (or the seed's unpadded ``{jobId}-N``);
+    ``StepNotFound`` when it names no step of the job."""
+    parsed = split_step_id(step_id)
+    if parsed is not None and parsed[0] == job.id and parsed[1] < len(job.steps):
+        return parsed[1]
+    raise StepNotFound(job.id, step_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     """A cube segment: a range ``[start, end)`` that a build makes READY (SPEC §2.2)."""
@@ -140,7 +150,7 @@ class Segment:
     name: str
     start: int
     end: int
-    status: str = "NEW"  #: NEW -> READY
+    status: str = SegmentStatus.NEW  #: NEW -> READY
     #: merged segments remember the segments they replaced (removed when the merge lands)
     merged_from: tuple[str, ...] = ()
 
@@ -225,16 +235,7 @@ class Job:
 
 def segment_name(start: int, end: int) -> str:
     """Kylin's segment name: ``{start:yyyyMMddHHmmss}_{end:yyyyMMddHHmmss}`` in UTC."""
-    return f"{format_compact(start)}_{format_compact(end)}"
+    return f"{format_utc(start, COMPACT)}_{format_utc(end, COMPACT)}"
 
 
 FULL_BUILD_END = 2**63 - 1  #: ``endTime`` of a full build (startTime 0 and endTime 0)
-
-
-def format_compact(epoch_ms: int) -> str:
-    """``yyyyMMddHHmmss`` in UTC; ranges past year 9999 show as 99991231235959 (full builds)."""
-    try:
-        moment = _dt.datetime.fromtimestamp(epoch_ms / 1000, tz=_dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        return "99991231235959"
-    return moment.strftime("%Y%m%d%H%M%S")

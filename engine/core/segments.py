@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 from engine.core.errors import InvalidRequest, NotAllowed, SegmentNotFound, SegmentsOverlap
 from engine.core.jobs import FULL_BUILD_END, Job, Segment, segment_name
-from engine.core.states import State
+from engine.core.states import BuildType, SegmentStatus, State
 
-BUILD_TYPES = ("BUILD", "MERGE", "REFRESH")
-LIVE = frozenset({"NEW", "READY"})
+BUILD_TYPES = tuple(t.value for t in BuildType)
+LIVE = frozenset({SegmentStatus.NEW, SegmentStatus.READY})
+NEW, READY = SegmentStatus.NEW, SegmentStatus.READY
 #: a job in one of these may still build, merge or refresh its segments
 UNFINISHED = frozenset({State.READY, State.RUNNING, State.STOPPED, State.ERROR})
 
@@ -47,15 +48,15 @@ def plan_segment(
     if build_type not in BUILD_TYPES:
         raise InvalidRequest(f"buildType must be one of {', '.join(BUILD_TYPES)}: {build_type!r}")
     rng = normalise_range(start, end)
-    if build_type == "BUILD":
+    if build_type == BuildType.BUILD:
         return _plan_build(uuid, cube, rng, existing)
-    if build_type == "REFRESH":
+    if build_type == BuildType.REFRESH:
         return _plan_refresh(uuid, cube, rng, existing)
     return _plan_merge(uuid, cube, rng, existing)
 
 
 def _new(uuid: str, cube: str, rng: tuple[int, int], merged_from: tuple[str, ...] = ()) -> Segment:
-    return Segment(uuid, cube, segment_name(*rng), rng[0], rng[1], "NEW", merged_from)
+    return Segment(uuid, cube, segment_name(*rng), rng[0], rng[1], NEW, merged_from)
 
 
 def _plan_build(uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]) -> Segment:
@@ -71,21 +72,21 @@ def _plan_build(uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[S
 def _plan_refresh(
     uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]
 ) -> Segment:
-    target = next((s for s in existing if s.status == "READY" and (s.start, s.end) == rng), None)
+    target = next((s for s in existing if s.status == READY and (s.start, s.end) == rng), None)
     if target is None:
         raise NotAllowed(f"Cube '{cube}' has no READY segment [{rng[0]}, {rng[1]}) to refresh")
     for seg in existing:
-        if seg.status == "NEW" and _overlaps(rng, seg):
+        if seg.status == NEW and _overlaps(rng, seg):
             raise SegmentsOverlap(cube, rng, seg.name)
     return _new(uuid, cube, rng, (target.uuid,))
 
 
 def _plan_merge(uuid: str, cube: str, rng: tuple[int, int], existing: Sequence[Segment]) -> Segment:
     for seg in existing:
-        if seg.status == "NEW" and _overlaps(rng, seg):
+        if seg.status == NEW and _overlaps(rng, seg):
             raise SegmentsOverlap(cube, rng, seg.name)
     inside = sorted(
-        (s for s in existing if s.status == "READY" and rng[0] <= s.start and s.end <= rng[1]),
+        (s for s in existing if s.status == READY and rng[0] <= s.start and s.end <= rng[1]),
         key=lambda s: s.start,
     )
     if len(inside) < 2:
@@ -105,7 +106,7 @@ def land_segment(new: Segment, existing: Sequence[Segment]) -> list[Segment]:
     """ "Update Cube Info": the new segment READY, the segments it replaces removed."""
     replaced = set(new.merged_from)
     kept = [s for s in existing if s.uuid not in replaced and s.uuid != new.uuid]
-    return [*kept, Segment(new.uuid, new.cube, new.name, new.start, new.end, "READY")]
+    return [*kept, Segment(new.uuid, new.cube, new.name, new.start, new.end, READY)]
 
 
 # -- segment management (SPEC §6.1) -------------------------------------------------------------
@@ -150,3 +151,27 @@ def plan_purge(cube: str, segments: Sequence[Segment], jobs: Sequence[Job]) -> t
             f"{busy[0].state.rest_name}): discard them or let them finish before a purge"
         )
     return tuple(segments)
+
+
+def segment_to_drop(segment: Segment, existing: Sequence[Segment]) -> Segment | None:
+    """A discarded job's segment goes away while still NEW; once landed READY, it stays."""
+    mine = next((s for s in existing if s.uuid == segment.uuid), None)
+    return mine if mine is not None and mine.status == NEW else None
+
+
+def refreshable_range(existing: Sequence[Segment]) -> tuple[int, int] | None:
+    """The range a simulated REFRESH takes: the last READY segment's, if any."""
+    ready = [s for s in existing if s.status == READY]
+    return (ready[-1].start, ready[-1].end) if ready else None
+
+
+def mergeable_range(existing: Sequence[Segment]) -> tuple[int, int] | None:
+    """The range a simulated MERGE takes: the first run of two or more adjacent READY segments."""
+    run: list[tuple[int, int]] = []
+    for seg in (s for s in existing if s.status == READY):
+        if run and run[-1][1] != seg.start:
+            if len(run) >= 2:
+                break
+            run = []
+        run.append((seg.start, seg.end))
+    return (run[0][0], run[-1][1]) if len(run) >= 2 else None

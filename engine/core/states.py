@@ -7,7 +7,7 @@ re-encodes them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Final
 
@@ -28,7 +28,7 @@ class State(StrEnum):
         return self in FINAL_STATES
 
     @property
-    def rest_name(self) -> str:
+    def rest_name(self) -> JobStatus:
         """The name the REST API shows (``job_status`` / ``step_status``)."""
         return REST_NAMES[self]
 
@@ -63,29 +63,78 @@ def can_transition(old: State, new: State) -> bool:
     return new in TRANSITIONS[old]
 
 
-REST_NAMES: Final[Mapping[State, str]] = {
-    State.READY: "PENDING",
-    State.RUNNING: "RUNNING",
-    State.ERROR: "ERROR",
-    State.STOPPED: "STOPPED",
-    State.DISCARDED: "DISCARDED",
-    State.SUCCEED: "FINISHED",
+class JobStatus(StrEnum):
+    """The status names the REST API and the CLI show for batch jobs and steps."""
+
+    NEW = "NEW"  #: a code of the list filter only; no job is ever shown NEW
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    ERROR = "ERROR"
+    DISCARDED = "DISCARDED"
+    STOPPED = "STOPPED"
+
+
+REST_NAMES: Final[Mapping[State, JobStatus]] = {
+    State.READY: JobStatus.PENDING,
+    State.RUNNING: JobStatus.RUNNING,
+    State.ERROR: JobStatus.ERROR,
+    State.STOPPED: JobStatus.STOPPED,
+    State.DISCARDED: JobStatus.DISCARDED,
+    State.SUCCEED: JobStatus.FINISHED,
 }
 
 #: Kylin's integer status codes, used by the ``status`` filter of ``GET /jobs``.
-STATUS_CODES: Final[Mapping[str, int]] = {
-    "NEW": 0,
-    "PENDING": 1,
-    "RUNNING": 2,
-    "FINISHED": 4,
-    "ERROR": 8,
-    "DISCARDED": 16,
-    "STOPPED": 32,
+STATUS_CODES: Final[Mapping[JobStatus, int]] = {
+    JobStatus.NEW: 0,
+    JobStatus.PENDING: 1,
+    JobStatus.RUNNING: 2,
+    JobStatus.FINISHED: 4,
+    JobStatus.ERROR: 8,
+    JobStatus.DISCARDED: 16,
+    JobStatus.STOPPED: 32,
 }
 
 STATE_BY_CODE: Final[Mapping[int, State]] = {
     STATUS_CODES[rest]: state for state, rest in REST_NAMES.items()
 }
+
+#: The REST names a job or step can show, in the order of ``State``.
+SHOWN_STATUSES: Final = tuple(REST_NAMES[s] for s in State)
+
+#: A job in one of these states has stopped moving until a user acts (or for good).
+ENDED_STATES: Final = frozenset({State.SUCCEED, State.ERROR, State.STOPPED, State.DISCARDED})
+ENDED_STATUSES: Final = frozenset(REST_NAMES[s] for s in ENDED_STATES)
+#: The REST names of a job or step still on its way (waiting for a slot, or running).
+MOVING_STATUSES: Final = frozenset(REST_NAMES[s] for s in State if s not in ENDED_STATES)
+
+
+class BuildType(StrEnum):
+    """What a batch job does to its cube's segments (Kylin's ``CubeBuildTypeEnum``)."""
+
+    BUILD = "BUILD"
+    MERGE = "MERGE"
+    REFRESH = "REFRESH"
+
+
+class SegmentStatus(StrEnum):
+    """A cube segment's status: a BUILD creates it NEW, its "Update Cube Info" step lands it."""
+
+    NEW = "NEW"
+    READY = "READY"
+
+
+class CubeStatus(StrEnum):
+    """A cube is READY once it has a READY segment, else DISABLED."""
+
+    READY = "READY"
+    DISABLED = "DISABLED"
+
+
+def cube_status(segment_statuses: Iterable[str]) -> CubeStatus:
+    """READY when any segment is READY, else DISABLED."""
+    ready = any(s == SegmentStatus.READY for s in segment_statuses)
+    return CubeStatus.READY if ready else CubeStatus.DISABLED
 
 
 class Operation(StrEnum):
@@ -98,6 +147,9 @@ class Operation(StrEnum):
     DROP = "DROP"
     RESTART = "RESTART"  #: Kylin 5 bulk action only
 
+
+#: The operations of the Kylin 5 bulk endpoint ``PUT /jobs/status`` (and of simulations).
+BULK_OPERATIONS: Final = (Operation.RESUME, Operation.DISCARD, Operation.PAUSE, Operation.RESTART)
 
 # SPEC §2.1: the job states each operation is allowed from. Submit has no "from".
 OPERATION_ALLOWED_FROM: Final[Mapping[Operation, frozenset[State]]] = {
@@ -128,7 +180,22 @@ class StreamingStatus(StrEnum):
     @property
     def listed_as(self) -> str:
         """The ``job_status`` the list endpoint shows."""
-        return "ERROR" if self is StreamingStatus.LAUNCHING_ERROR else self.value
+        if self is StreamingStatus.LAUNCHING_ERROR:
+            return StreamingStatus.ERROR.value
+        return self.value
+
+
+#: The statuses the streaming list shows and filters on, each with the statuses it covers
+#: (``ERROR`` covers LAUNCHING_ERROR, which is shown as ERROR with ``launching_error: true``).
+STREAMING_LISTED: Final[Mapping[str, frozenset[StreamingStatus]]] = {
+    StreamingStatus.STARTING.value: frozenset({StreamingStatus.STARTING}),
+    StreamingStatus.RUNNING.value: frozenset({StreamingStatus.RUNNING}),
+    StreamingStatus.STOPPING.value: frozenset({StreamingStatus.STOPPING}),
+    StreamingStatus.ERROR.value: frozenset(
+        {StreamingStatus.ERROR, StreamingStatus.LAUNCHING_ERROR}
+    ),
+    StreamingStatus.STOPPED.value: frozenset({StreamingStatus.STOPPED}),
+}
 
 
 class StreamingAction(StrEnum):
@@ -138,6 +205,14 @@ class StreamingAction(StrEnum):
     STOP = "STOP"
     FORCE_STOP = "FORCE_STOP"
     RESTART = "RESTART"
+
+
+class RecordAction(StrEnum):
+    """What a streaming job record says happened."""
+
+    START = "START"
+    STOP = "STOP"
+    ERROR = "ERROR"
 
 
 class StreamingJobType(StrEnum):

@@ -1,9 +1,9 @@
 """The streaming state machine of SPEC §5 as pure functions of (job, action or event, now).
 
-Records here are frozen; a decision returns the new job, the statuses written (in order), the
-records to add and the effects the async runtime performs after the write is durable. Every
-status change goes through ``_write_chain``, which follows the chains of
-``states.STREAMING_ACTIONS`` / ``states.STREAMING_EVENTS`` and nothing else:
+The records live in ``streaming_jobs`` (re-exported here). A decision returns the new job, the
+statuses written (in order), the records to add and the effects the async runtime performs
+after the write is durable. Every status change goes through ``_write_chain``, which follows
+the chains of ``states.STREAMING_ACTIONS`` / ``states.STREAMING_EVENTS`` and nothing else:
 
 - writing the status the job already has is no write (no timestamp, no record, no mvcc bump);
 - each effective write bumps ``mvcc`` and sets ``last_update_time`` and ``last_modified``;
@@ -16,33 +16,32 @@ Times are epoch milliseconds on the engine's clock.
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Final, Self
+from dataclasses import dataclass
+from typing import Any, Final
 
 from engine.core.errors import (
     IllegalTransition,
-    InvalidRequest,
     ModelBroken,
     StreamingActionNotAllowed,
 )
 from engine.core.states import (
     STREAMING_ACTIONS,
     STREAMING_EVENTS,
+    RecordAction,
     StreamingAction,
     StreamingEvent,
-    StreamingJobType,
     StreamingStatus,
     can_stream_transition,
 )
-
-#: the suffix of a streaming job id: ``{model_id}_build`` / ``{model_id}_merge``
-JOB_SUFFIX: Final[Mapping[StreamingJobType, str]] = {
-    StreamingJobType.STREAMING_BUILD: "build",
-    StreamingJobType.STREAMING_MERGE: "merge",
-}
+from engine.core.streaming_jobs import JOB_SUFFIX as JOB_SUFFIX
+from engine.core.streaming_jobs import BatchStats as BatchStats
+from engine.core.streaming_jobs import StreamingJob as StreamingJob
+from engine.core.streaming_jobs import StreamingRecord as StreamingRecord
+from engine.core.streaming_jobs import StreamingSegment as StreamingSegment
+from engine.core.streaming_jobs import new_job as new_job
+from engine.core.streaming_jobs import parse_job_id as parse_job_id
+from engine.core.streaming_jobs import streaming_job_id as streaming_job_id
 
 #: Kylin's text for START of a job that is already started (``getJobStartFailure``)
 ALREADY_STARTED: Final = (
@@ -51,133 +50,12 @@ ALREADY_STARTED: Final = (
 )
 
 
-def streaming_job_id(model_id: str, job_type: StreamingJobType) -> str:
-    """The id of a model's build or merge job."""
-    return f"{model_id}_{JOB_SUFFIX[job_type]}"
-
-
-def parse_job_id(job_id: str) -> tuple[str, StreamingJobType]:
-    """Split ``{model_id}_{build|merge}``; ``InvalidRequest`` when it is not one."""
-    model_id, _, suffix = job_id.rpartition("_")
-    for job_type, known in JOB_SUFFIX.items():
-        if suffix == known and model_id:
-            return model_id, job_type
-    raise InvalidRequest(f'"{job_id}" is not a streaming job id ({{model_id}}_build or _merge)')
-
-
-class RecordAction(StrEnum):
-    """What a streaming job record says happened."""
-
-    START = "START"
-    STOP = "STOP"
-    ERROR = "ERROR"
-
-
 #: the record an effective write to a status adds, and whether it sets the start or end time
 _ON_ENTER: Final[Mapping[StreamingStatus, tuple[RecordAction, str]]] = {
     StreamingStatus.RUNNING: (RecordAction.START, "last_start_time"),
     StreamingStatus.STOPPED: (RecordAction.STOP, "last_end_time"),
     StreamingStatus.ERROR: (RecordAction.ERROR, "last_end_time"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingJob:
-    """One streaming job (Kylin's ``StreamingJobMeta``): the persisted state of SPEC §5."""
-
-    uuid: str  #: ``{model_id}_build`` or ``{model_id}_merge``
-    model_id: str
-    model_alias: str
-    project: str
-    owner: str
-    job_type: StreamingJobType
-    create_time: int
-    last_modified: int  #: time of the latest write of any kind
-    status: StreamingStatus = StreamingStatus.STOPPED
-    mvcc: int = 0  #: +1 on every write; the store's compare-and-set key
-    params: Mapping[str, str] = field(default_factory=dict)
-    fact_table: str | None = None
-    subscribe: str | None = None  #: the source topic
-    last_update_time: int | None = None  #: latest effective write (status change or batch)
-    last_start_time: int | None = None  #: latest → RUNNING
-    last_end_time: int | None = None  #: latest → STOPPED or → ERROR
-    last_batch_count: int | None = None  #: rows of the latest micro-batch
-    yarn_app_id: str = ""
-    yarn_app_url: str = ""
-    process_id: str | None = None
-    node_info: str | None = None
-    job_execution_id: int | None = None  #: +1 per successful launch
-    action: str | None = None  #: the latest action that changed the job
-    skip_listener: bool = False
-    #: derived, written with the job in the same transaction so that listing 10,000 jobs needs
-    #: no join: the time of the newest record, and the build's latest ``min_data_latency`` (≥ 0)
-    last_record_time: int | None = None
-    data_latency: int | None = None
-
-    def evolve(self, **changes: Any) -> Self:
-        """A copy with ``changes`` applied (``dataclasses.replace``, without its per-field checks:
-        every write of a job comes here, so it is on the hot path of the loops)."""
-        if type(self) is not StreamingJob or not changes.keys() <= _JOB_INDEX.keys():
-            return dataclasses.replace(self, **changes)  # its errors for unknown names
-        values = list(_JOB_VALUES(self))
-        for name, value in changes.items():
-            values[_JOB_INDEX[name]] = value
-        return type(self)(*values)
-
-    @property
-    def launching_error(self) -> bool:
-        """Whether the job is in LAUNCHING_ERROR (listed as ERROR)."""
-        return self.status is StreamingStatus.LAUNCHING_ERROR
-
-
-#: ``StreamingJob``'s fields in ``__init__`` order, to copy a job without ``dataclasses.replace``
-_JOB_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StreamingJob))
-_JOB_INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(_JOB_FIELDS)}
-_JOB_VALUES: Final = operator.attrgetter(*_JOB_FIELDS)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingRecord:
-    """One START / STOP / ERROR event of a job (Kylin's ``StreamingJobRecord``)."""
-
-    job_id: str
-    project: str
-    action: RecordAction
-    create_time: int
-    id: int | None = None  #: assigned by the store, increasing
-
-
-@dataclass(frozen=True, slots=True)
-class BatchStats:
-    """One micro-batch's statistics (Kylin's ``StreamingJobStats``)."""
-
-    job_id: str
-    project: str
-    batch_row_num: int
-    rows_per_second: int
-    processing_time: int  #: ms
-    min_data_latency: int  #: ms
-    max_data_latency: int  #: ms
-    create_time: int
-    id: int | None = None  #: assigned by the store, increasing
-
-
-@dataclass(frozen=True, slots=True)
-class StreamingSegment:
-    """A READY segment of a streaming model: source offsets ``[start_offset, end_offset)``."""
-
-    id: str
-    model_id: str
-    project: str
-    start_offset: int
-    end_offset: int
-    min_event_time: int  #: epoch ms of the earliest message
-    max_event_time: int
-    row_count: int
-    size_bytes: int
-    create_time: int
-    layer: int = 0  #: 0 = made by a micro-batch; a merge of layer-n segments has layer n + 1
-    status: str = "READY"
 
 
 # -- effects: what the runtime does once the decision is durable -------------------------------
@@ -349,6 +227,31 @@ def loop_failed(job: StreamingJob, now: int) -> StreamingDecision:
     return _apply_event(job, StreamingEvent.LOOP_FAILED, now)
 
 
+def launch_ended(
+    job: StreamingJob,
+    now: int,
+    *,
+    failed: bool,
+    node_info: str | None = None,
+    yarn_app_id: str = "",
+) -> StreamingDecision:
+    """The launch step ended: a STOP that came meanwhile wins (STOPPING → STOPPED); else a
+    failed launch is LAUNCHING_ERROR and a good one RUNNING."""
+    if job.status is StreamingStatus.STOPPING:
+        return loop_stopped(job, now)
+    if failed:
+        return launch_failed(job, now)
+    return launched(job, now, node_info=node_info, yarn_app_id=yarn_app_id)
+
+
+def run_failed(job: StreamingJob, now: int) -> StreamingDecision:
+    """What ran for the job raised: while still STARTING the launch failed (LAUNCHING_ERROR,
+    never retried); later the loop failed (ERROR, which may be retried: ``may_retry``)."""
+    if job.status is StreamingStatus.STARTING:
+        return launch_failed(job, now)
+    return loop_failed(job, now)
+
+
 def batch_done(job: StreamingJob, stats: BatchStats, now: int) -> StreamingDecision:
     """A micro-batch ended (empty or not): ``last_batch_count``, ``last_update_time``."""
     decision = _apply_event(job, StreamingEvent.BATCH_DONE, now)
@@ -391,31 +294,3 @@ def with_params(job: StreamingJob, params: Mapping[str, str], now: int) -> Strea
         return StreamingDecision(job, job.mvcc, job.status, cause="UPDATE_PARAMS")
     changed = job.evolve(params=new, mvcc=job.mvcc + 1, last_modified=now)
     return StreamingDecision(changed, job.mvcc, job.status, cause="UPDATE_PARAMS")
-
-
-def new_job(
-    model_id: str,
-    job_type: StreamingJobType,
-    now: int,
-    *,
-    model_alias: str,
-    project: str,
-    owner: str,
-    params: Mapping[str, str],
-    fact_table: str | None = None,
-    subscribe: str | None = None,
-) -> StreamingJob:
-    """A model's build or merge job as first created: STOPPED, mvcc 0, no records."""
-    return StreamingJob(
-        uuid=streaming_job_id(model_id, job_type),
-        model_id=model_id,
-        model_alias=model_alias,
-        project=project,
-        owner=owner,
-        job_type=job_type,
-        create_time=now,
-        last_modified=now,
-        params=dict(params),
-        fact_table=fact_table,
-        subscribe=subscribe,
-    )

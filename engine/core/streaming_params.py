@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from engine.core.errors import InvalidRequest
-from engine.core.states import StreamingJobType
-from engine.core.streaming import BatchStats, StreamingSegment
+from engine.core.states import StreamingJobType, StreamingStatus
+from engine.core.streaming_jobs import BatchStats, StreamingJob, StreamingSegment
 
 DURATION: Final = "kylin.streaming.duration"
 MAX_OFFSETS_PER_TRIGGER: Final = "kylin.streaming.kafka-conf.maxOffsetsPerTrigger"
@@ -135,6 +135,17 @@ def _boolean(params: Mapping[str, str], key: str, default: bool) -> bool:
     if text.strip().lower() not in _BOOLEANS:
         raise InvalidRequest(f'The parameter "{key}" must be "true" or "false": "{text}"')
     return text.strip().lower() in _TRUE
+
+
+def may_retry(job: StreamingJob, settings: StreamingSettings) -> bool:
+    """Whether an automatic retry follows: the job is in ERROR (not LAUNCHING_ERROR) and its
+    params enable retries (params that do not parse enable nothing)."""
+    if job.status is not StreamingStatus.ERROR:
+        return False
+    try:
+        return effective_params(job.params, settings).retry_enabled
+    except InvalidRequest:
+        return False
 
 
 def retry_delay(retry_count: int, settings: StreamingSettings) -> float:

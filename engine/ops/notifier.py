@@ -7,7 +7,8 @@ dies mid-POST hands it back when the lease runs out), POSTs each one with a time
 deletes it (2xx), schedules its retry (backoff doubling from ``notifier-retry-interval``, capped
 at 60 s, with jitter), or gives it up after ``notifier-max-retries`` retries. Entries left by an
 earlier run of the engine (waiting for a retry, or claimed by an engine that died) are due at
-once when it starts again: the first claim looks a whole backoff cap ahead.
+once when it starts again: claims look a whole backoff cap ahead until they bring nothing new
+(an entry this sender is still POSTing may come back in such a claim: it is not sent twice).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Notifier:
         self._wake = anyio.Event()
         self._next_retry = math.inf  #: epoch ms of the earliest retry this sender set
         self._free = CONCURRENCY
+        self._inflight: set[str] = set()  #: event ids being POSTed now
         lease = settings.notifier_timeout_s * 1000 + LEASE_SLACK_MS
         self._lease_ms = round(lease)
 
@@ -71,22 +73,24 @@ class Notifier:
             anyio.create_task_group() as tg,
         ):
             task_status.started()
-            ahead = MAX_BACKOFF_MS  # at start: whatever an earlier run left waits no longer
+            ahead = MAX_BACKOFF_MS  # at start: what an earlier run left waits no longer
             while True:
                 self._wake = anyio.Event()
                 free = self._free
                 try:
                     claimed = await self._claim(free, ahead)
-                    if free and len(claimed) < free:
-                        ahead = 0  # the earlier run's entries are all taken
                 except Exception as exc:  # the store is closing or failing: try later
                     log.warning("kjobs.notifier.store_failed", error=repr(exc))
                     await self._clock.sleep(STORE_PAUSE_S)
                     continue
-                for entry in claimed:
+                fresh = [e for e in claimed if e.event_id not in self._inflight]
+                if ahead and free and (len(claimed) < free or not fresh):
+                    ahead = 0  # what the earlier run left is taken
+                for entry in fresh:
                     self._free -= 1
+                    self._inflight.add(entry.event_id)
                     tg.start_soon(self._deliver, client, entry, name="kjobs.notifier.post")
-                if claimed and len(claimed) == free:
+                if fresh and len(claimed) == free:
                     continue  # took as many as it could: there may be more due
                 await self._idle()
 
@@ -120,6 +124,7 @@ class Notifier:
             log.warning("kjobs.notifier.settle_failed", event_id=entry.event_id, error=repr(exc))
         finally:
             self._free += 1
+            self._inflight.discard(entry.event_id)
             self.wake()
 
     async def _post(self, client: httpx.AsyncClient, entry: OutboxEntry) -> str | None:

@@ -33,7 +33,7 @@ from engine.core.errors import (
 )
 from engine.core.jobs import Job
 from engine.core.schedules import Run, Schedule
-from engine.core.states import ACTIVE_STATES, CatchUp, Overlap
+from engine.core.states import ACTIVE_STATES, BuildType, CatchUp, Overlap
 from engine.logging import get_logger
 from engine.ops.stats import OpsStats
 from engine.store.ports import JobStore
@@ -70,7 +70,7 @@ class ScheduleService:
         *,
         cron: str | None = None,
         interval_s: int | None = None,
-        build_type: str = "BUILD",
+        build_type: str = BuildType.BUILD,
         overlap: str = "skip",
         catch_up: str = "none",
         paused: bool = False,

@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine.clock.virtual import format_iso
 from engine.core.jobs import Family, Job, Step
 from engine.core.schedules import SCHEDULE_SUBMITTER
 from engine.core.states import State
 from engine.core.streaming import StreamingJob
+from engine.core.timefmt import format_iso
 from engine.store.ports import StreamingWrite
 from engine.streaming.service import StreamingChange
 
@@ -254,13 +254,6 @@ class JsonlSink:
         self._flush()
         self._file.close()
         return self._hash.hexdigest()
-
-
-def read_events(path: Path) -> Iterator[Record]:
-    """The records of an ``events.jsonl``."""
-    with path.open("rb") as fh:
-        for line in fh:
-            yield json.loads(line)
 
 
 def header(scenario: str, seed: int, start_ms: int, end_ms: int) -> Record:

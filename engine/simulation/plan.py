@@ -23,6 +23,7 @@ from engine.config import Config, load_config
 from engine.core import cubing
 from engine.core.errors import CatalogNotFound, ConfigError
 from engine.core.jobs import Mode
+from engine.core.states import BuildType
 from engine.simulation.scenario import Arrivals, Scenario, StreamingRun
 from engine.streaming.source import StreamingModelSpec, spec_from_catalog
 
@@ -107,8 +108,8 @@ def _check_cube(scenario: Scenario, rule: Arrivals, catalog: Catalog) -> None:
     except CatalogNotFound:
         raise ConfigError(scenario.file, key, _no_cube(rule.cube, catalog)) from None
     build_type = rule.build_type
-    if build_type == "REFRESH" and "REFRESH" not in cube.templates:
-        build_type = "BUILD"
+    if build_type == BuildType.REFRESH and BuildType.REFRESH not in cube.templates:
+        build_type = BuildType.BUILD
     if build_type not in cube.templates:
         raise ConfigError(
             scenario.file, f"{rule.key}.type", f"cube {cube.name} has no {build_type}"

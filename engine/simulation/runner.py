@@ -28,7 +28,14 @@ from engine.clock import monotonic
 from engine.clock.virtual import VirtualClock
 from engine.core.errors import ConfigError, KjobsError
 from engine.core.jobs import Job
-from engine.core.states import OPERATION_ALLOWED_FROM, Operation, State
+from engine.core.segments import mergeable_range, refreshable_range
+from engine.core.states import (
+    OPERATION_ALLOWED_FROM,
+    BuildType,
+    Operation,
+    State,
+    StreamingAction,
+)
 from engine.facade import Engine
 from engine.simulation.events_log import EventLog, JsonlSink, Recorder, Sink, header
 from engine.simulation.plan import Plan, arrival_times, streaming_targets
@@ -208,7 +215,7 @@ class Runner:
         items: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
         scenario, order = self.scenario, 0
         for at, job_id in self.plan.started:
-            items.append((at, order, _bind(self._streaming_action, "START", job_id)))
+            items.append((at, order, _bind(self._streaming_action, StreamingAction.START, job_id)))
             order += 1
         for index, rule in enumerate(scenario.arrivals):
             for at in arrival_times(rule, index, scenario.duration_s, self.plan.seed):
@@ -247,23 +254,16 @@ class Runner:
             self.recorder.refused("SUBMIT", str(exc), cube=cube)
 
     async def _range(self, rule: Arrivals, cube: str) -> tuple[int, int] | None:
-        if rule.build_type == "BUILD":
+        if rule.build_type == BuildType.BUILD:
             start = self._cursor.get(cube, self.scenario.start_ms)
             end = start + round(rule.segment_s * 1000)
             self._cursor[cube] = end
             return start, end
         assert self._engine is not None
-        ready = [s for s in await self._engine.store.segments(cube) if s.status == "READY"]
-        if rule.build_type == "REFRESH":
-            return (ready[-1].start, ready[-1].end) if ready else None
-        run: list[tuple[int, int]] = []
-        for seg in ready:  # the first run of at least two adjacent READY segments
-            if run and run[-1][1] != seg.start:
-                if len(run) >= 2:
-                    break
-                run = []
-            run.append((seg.start, seg.end))
-        return (run[0][0], run[-1][1]) if len(run) >= 2 else None
+        segments = await self._engine.store.segments(cube)
+        if rule.build_type == BuildType.REFRESH:
+            return refreshable_range(segments)
+        return mergeable_range(segments)
 
     async def _act(self, action: Action) -> None:
         if action.streaming is not None:
@@ -333,10 +333,10 @@ class Runner:
             await self._operate(Operation.RESUME, job_id, "operator")
 
 
-_NOTHING = {
-    "MERGE": "nothing to merge: no two adjacent READY segments",
-    "REFRESH": "nothing to refresh: no READY segment",
-    "BUILD": "",
+_NOTHING: dict[str, str] = {
+    BuildType.MERGE: "nothing to merge: no two adjacent READY segments",
+    BuildType.REFRESH: "nothing to refresh: no READY segment",
+    BuildType.BUILD: "",
 }
 
 

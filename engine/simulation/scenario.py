@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from engine.catalog.schedules import ScheduleSpec, read_schedules
-from engine.clock.virtual import DEFAULT_START_MS, parse_iso
+from engine.clock.virtual import DEFAULT_START_MS
 from engine.config.toml import Reader, non_empty, non_negative, one_of, positive, read_toml
 from engine.core.segments import BUILD_TYPES
-from engine.core.states import StreamingAction
+from engine.core.states import BuildType, Operation, StreamingAction
+from engine.core.timefmt import parse_iso
 
 #: operator actions on batch jobs (Kylin's operations that a running job can be given)
-BATCH_ACTIONS: Final = ("PAUSE", "RESUME", "DISCARD", "RESTART")
+_BATCH: Final = (Operation.PAUSE, Operation.RESUME, Operation.DISCARD, Operation.RESTART)
+BATCH_ACTIONS: Final = tuple(o.value for o in _BATCH)
 STREAMING_ACTIONS: Final = tuple(a.value for a in StreamingAction)
 STREAMING_JOBS: Final = ("build", "merge")
 _DURATION: Final = re.compile("^" + "".join(rf"(?:(\d+(?:\.\d+)?){u})?" for u in "dhms") + "$")
@@ -40,7 +42,7 @@ class Arrivals:
 
     key: str  #: where it was written (for messages), e.g. ``arrivals[0]``
     cube: str
-    build_type: str = "BUILD"
+    build_type: str = BuildType.BUILD
     at: tuple[float, ...] = ()  #: fixed times, seconds from the start
     every_s: float | None = None  #: a fixed period
     rate_per_hour: float | None = None  #: a seeded Poisson process
@@ -236,7 +238,7 @@ def _arrivals(r: _Reader) -> Arrivals:
     rule = Arrivals(
         key=r.prefix,
         cube=r.string("cube", check=non_empty),
-        build_type=r.string("type", "BUILD", one_of(BUILD_TYPES, "build type")),
+        build_type=r.string("type", BuildType.BUILD, one_of(BUILD_TYPES, "build type")),
         at=_durations(r, "at"),
         every_s=_duration(r, "every"),
         rate_per_hour=r.number("rate_per_hour", check=positive) if r.has("rate_per_hour") else None,

@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from engine.core.states import REST_NAMES, State
+from engine.core.states import ENDED_STATES, REST_NAMES, Operation, State
 from engine.simulation.events_log import Record, elapsed
 
-_ENDED = frozenset({"SUCCEED", "ERROR", "STOPPED", "DISCARDED"})
+_ENDED = ENDED_STATES
 
 
 def percentile(values: list[int], fraction: float) -> int:
@@ -85,11 +85,11 @@ class SummaryBuilder:
         key = (r["job"], r["step"])
         state = r["state"]
         self._mr_wait_ms += r.get("wait_ms", 0)
-        if state == "RUNNING":
+        if state == State.RUNNING:
             self._running[key] = r["t"]
         elif state in _ENDED:
             since = self._running.pop(key, None)
-            if state == "SUCCEED" and since is not None:
+            if state == State.SUCCEED and since is not None:
                 self._durations.setdefault(r["name"], []).append(r["t"] - since)
 
     def _on_retry(self, r: Record) -> None:
@@ -134,7 +134,7 @@ class SummaryBuilder:
                 "swept": self._swept,
             },
             "retries": self._retries,
-            "resumes": self._actions["RESUME"] - self._refused["RESUME"],
+            "resumes": self._actions[Operation.RESUME] - self._refused[Operation.RESUME],
             "actions": dict(sorted(self._actions.items())),
             "refused": dict(sorted(self._refused.items())),
             "steps": steps,

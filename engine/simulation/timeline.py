@@ -15,28 +15,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from engine.clock.virtual import format_iso
+from engine.core.states import State as S
+from engine.core.states import StreamingStatus as SS
+from engine.core.timefmt import format_iso
 from engine.simulation.events_log import Record, elapsed
 
 WIDTH = 1400
 LABEL_W = 300
 PAD_R = 24
 TOP = 112
-COLORS = {
-    "SUCCEED": "#2e9e5b",
+COLORS: dict[str, str] = {
+    S.SUCCEED: "#2e9e5b",
     "SUCCEED_ALT": "#5cbf84",
-    "ERROR": "#d64541",
-    "STOPPED": "#f0a030",
-    "DISCARDED": "#9aa0a6",
-    "RUNNING": "#3b7dd8",
-    "READY": "#c8ccd2",
+    S.ERROR: "#d64541",
+    S.STOPPED: "#f0a030",
+    S.DISCARDED: "#9aa0a6",
+    S.RUNNING: "#3b7dd8",
+    S.READY: "#c8ccd2",
 }
-STREAM_BANDS = {
-    "RUNNING": "#dbe8fb",
-    "STARTING": "#fbe9c8",
-    "STOPPING": "#fbe9c8",
-    "ERROR": "#f7d4d3",
-    "LAUNCHING_ERROR": "#f7d4d3",
+STREAM_BANDS: dict[str, str] = {
+    SS.RUNNING: "#dbe8fb",
+    SS.STARTING: "#fbe9c8",
+    SS.STOPPING: "#fbe9c8",
+    SS.ERROR: "#f7d4d3",
+    SS.LAUNCHING_ERROR: "#f7d4d3",
 }
 _TICKS_S = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
@@ -47,7 +49,7 @@ class _Bar:
     name: str
     start: int
     end: int | None = None
-    state: str = "RUNNING"
+    state: str = S.RUNNING
 
 
 @dataclass
@@ -56,7 +58,7 @@ class _BatchRow:
     label: str
     created: int
     first_run: int | None = None
-    state: str = "READY"
+    state: str = S.READY
     bars: list[_Bar] = field(default_factory=list)
     open: dict[int, _Bar] = field(default_factory=dict)
     retries: list[int] = field(default_factory=list)
@@ -67,7 +69,7 @@ class _BatchRow:
 class _StreamRow:
     job: str
     label: str
-    status: str = "STOPPED"
+    status: str = SS.STOPPED
     since: int = 0
     spans: list[tuple[int, int, str]] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
@@ -110,7 +112,7 @@ class TimelineBuilder:
             since, _, state = row.held[-1]
             row.held[-1] = (since, t, state)
         row.state = r["state"]
-        if row.state in ("ERROR", "STOPPED"):
+        if row.state in (S.ERROR, S.STOPPED):
             row.held.append((t, None, row.state))
 
     def _step(self, r: Record, t: int) -> None:
@@ -121,7 +123,7 @@ class TimelineBuilder:
         bar = row.open.pop(seq, None)
         if bar is not None:
             bar.end, bar.state = t, state
-        if state == "RUNNING":
+        if state == S.RUNNING:
             row.first_run = t if row.first_run is None else row.first_run
             row.open[seq] = _Bar(seq, r["name"], t)
             row.bars.append(row.open[seq])
@@ -199,16 +201,16 @@ class _Svg:
 
     def _legend(self, y: int) -> None:
         items = [
-            ("rect", COLORS["SUCCEED"], "step succeeded"),
-            ("rect", COLORS["ERROR"], "failed (ERROR)"),
-            ("rect", COLORS["STOPPED"], "paused (STOPPED)"),
-            ("rect", COLORS["DISCARDED"], "discarded"),
-            ("rect", COLORS["RUNNING"], "running at the end"),
+            ("rect", COLORS[S.SUCCEED], "step succeeded"),
+            ("rect", COLORS[S.ERROR], "failed (ERROR)"),
+            ("rect", COLORS[S.STOPPED], "paused (STOPPED)"),
+            ("rect", COLORS[S.DISCARDED], "discarded"),
+            ("rect", COLORS[S.RUNNING], "running at the end"),
             ("dash", "#8a8f96", "waiting for a slot"),
-            ("dots", COLORS["ERROR"], "ERROR / STOPPED until resumed"),
+            ("dots", COLORS[S.ERROR], "ERROR / STOPPED until resumed"),
             ("tick", "#111111", "retry"),
-            ("rect", STREAM_BANDS["RUNNING"], "streaming job running"),
-            ("tick", COLORS["RUNNING"], "micro-batch"),
+            ("rect", STREAM_BANDS[SS.RUNNING], "streaming job running"),
+            ("tick", COLORS[S.RUNNING], "micro-batch"),
             ("tick", "#8e44ad", "merge"),
         ]
         x = 16.0
@@ -310,7 +312,7 @@ class _Svg:
 
     def _bar(self, bar: _Bar, y: float, h: float, end: int) -> None:
         stop = bar.end if bar.end is not None else end
-        key = "SUCCEED_ALT" if bar.state == "SUCCEED" and bar.step % 2 else bar.state
+        key = "SUCCEED_ALT" if bar.state == S.SUCCEED and bar.step % 2 else bar.state
         x0, x1 = self.x(bar.start), self.x(stop)
         tip = f"{bar.step:02d} {bar.name}: {bar.state}, {elapsed(stop - bar.start)}"
         self.parts.append(
@@ -331,7 +333,7 @@ class _Svg:
                 f'height="{h}" fill="{STREAM_BANDS[status]}"><title>{status}</title></rect>'
             )
         self._ticks(row.empty, y + h * 0.35, h * 0.3, "#b7bcc3")
-        self._ticks(row.batches, y + h * 0.25, h * 0.5, COLORS["RUNNING"])
+        self._ticks(row.batches, y + h * 0.25, h * 0.5, COLORS[S.RUNNING])
         self._ticks(row.merges, y + self.pad / 2, h - self.pad, "#8e44ad")
         self.parts.append("</g>")
         self.y += h

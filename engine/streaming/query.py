@@ -7,25 +7,26 @@ service's cache of it). Sort keys come from fields kept on the job itself (``dat
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter
-from engine.core.states import StreamingJobType, StreamingStatus
+from engine.core.states import STREAMING_LISTED, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord
+from engine.core.streaming_jobs import SORT_KEYS, data_latency, last_status_duration
+from engine.core.timefmt import format_utc
 
-SORT_KEYS: Final = ("last_modified", "model_alias", "data_latency", "last_status_duration")
 DEFAULT_PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 1000
-EMPTY_PARAMETER: Final = "KE-010043201"  #: Kylin's code for ``job_ids`` without ``project``
 PARTITION_CONDITION_BUILDER: Final = (
     "org.apache.kylin.metadata.model.PartitionDesc$DefaultPartitionConditionBuilder"
 )
+#: what a ``statuses`` filter value matches: a listed status (ERROR covers LAUNCHING_ERROR) or,
+#: beyond the listed ones, LAUNCHING_ERROR alone
 _MATCHES: Final[Mapping[str, frozenset[StreamingStatus]]] = {
     **{s.value: frozenset({s}) for s in StreamingStatus},
-    "ERROR": frozenset({StreamingStatus.ERROR, StreamingStatus.LAUNCHING_ERROR}),
+    **STREAMING_LISTED,
 }
 
 
@@ -64,18 +65,6 @@ class ModelView:
     partition_desc: Mapping[str, Any] | None = None
 
 
-def data_latency(job: StreamingJob) -> int | None:
-    """Build: the latest stats row's ``min_data_latency`` (≥ 0); merge: None."""
-    if job.job_type is StreamingJobType.STREAMING_MERGE:
-        return None
-    return job.data_latency
-
-
-def last_status_duration(job: StreamingJob, now: int) -> int | None:
-    """Milliseconds since the job's latest record; None without records."""
-    return None if job.last_record_time is None else now - job.last_record_time
-
-
 def query_jobs(
     jobs: Iterable[StreamingJob], query: StreamingJobQuery, now: int
 ) -> StreamingJobPage:
@@ -91,11 +80,7 @@ def query_jobs(
 
 def _filter(query: StreamingJobQuery) -> Callable[[StreamingJob], bool]:
     if query.job_ids and not query.project:
-        raise InvalidStreamingParameter(
-            'Request parameter "project" is empty or value is empty. '
-            "Please check the request parameters.",
-            EMPTY_PARAMETER,
-        )
+        raise InvalidStreamingParameter.empty("project")
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         raise InvalidRequest(
             f'The parameter "page_size" must be between 1 and {MAX_PAGE_SIZE}: {query.page_size}'
@@ -169,10 +154,7 @@ def _nullable(value: int | None, uuid: str) -> SortKey:
 
 def format_time(ms: int | None) -> str | None:
     """``"yyyy-MM-dd HH:mm:ss"`` in UTC, as the list shows ``last_update_time``."""
-    if ms is None:
-        return None
-    moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return None if ms is None else format_utc(ms)
 
 
 def partition_desc(

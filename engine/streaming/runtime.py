@@ -1,8 +1,9 @@
 """The runtime under ``StreamingService``: the job cache, per-job writes, and the runs.
 
-Every write of a job happens under that job's lock: take the cached job (only this process
-writes the store), decide, store with compare-and-set on ``mvcc`` inside a shielded scope, then
-perform the effects. So a user action and a loop's event never interleave on one job, and a
+Every write of a job goes through ``store``, under that job's lock: take the cached job (only
+this process writes the store), decide, store with compare-and-set on ``mvcc`` inside a
+shielded scope (a lost race re-reads and decides again: ``engine.store.commit``), then perform
+the effects. So a user action and a loop's event never interleave on one job, and a
 FORCE_STOP never cancels a store call half way.
 
 A *run* is one task per job: the launch step, then the build or merge loop, then (after a
@@ -13,10 +14,9 @@ scope is FORCE_STOP; a graceful stop sets ``stop_requested`` and interrupts only
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 from anyio.abc import TaskGroup
@@ -24,13 +24,15 @@ from anyio.abc import TaskGroup
 from engine.clock import Clock
 from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
-from engine.core.errors import ConcurrentModification, InvalidRequest, JobNotFound, KjobsError
+from engine.core.errors import JobNotFound, KjobsError
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
-from engine.core.streaming_params import effective_params, retry_delay
+from engine.core.streaming_params import may_retry, retry_delay
 from engine.logging import get_logger
+from engine.store.commit import JobLocks, retry_lost_races, shielded
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
+from engine.streaming.runs import Run, RunHandle
 from engine.streaming.source import StreamingModelSpec
 
 log = get_logger()
@@ -46,20 +48,6 @@ class StreamingChange:
     time: int
     cause: str  #: the action (START, ...) or event (LAUNCHED, ...) that made it
     mvcc: int  #: the job's mvcc once the whole decision is stored
-
-
-@dataclass(eq=False)
-class Run:
-    """What runs for one job: its task's cancel scope and the graceful-stop flag."""
-
-    job_id: str
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    stop_requested: bool = False
-    #: what a graceful stop cancels while ``waiting``: the launch's wait, or the whole loop (one
-    #: scope per attempt, not one per wait: the loop returns anyway once a wait is interrupted)
-    wait_scope: anyio.CancelScope | None = None
-    waiting: bool = False  #: sleeping in a wait that a graceful stop interrupts
-    retries: int = 0  #: automatic retries since the last success or user action
 
 
 class StreamingRuntime:
@@ -90,42 +78,63 @@ class StreamingRuntime:
         self._time_scale = time_scale
         self._node_info = node_info
         self._on_change = on_change
-        self._locks: dict[str, anyio.Lock] = {}
+        self._locks = JobLocks()
         self._rngs: dict[str, random.Random] = {}
         self._launches: Counter[str] = Counter()
         self._context = RunContext(clock, settings, time_scale, store, seed)
 
     # -- writes -------------------------------------------------------------------------------
 
-    def lock(self, job_id: str) -> anyio.Lock:
-        """The lock every write of the job holds."""
-        lock = self._locks.get(job_id)
-        if lock is None:
-            lock = self._locks[job_id] = anyio.Lock()
-        return lock
-
     async def commit(
         self,
-        decision: StreamingDecision,
+        job_id: str,
+        decide: Decide,
         *,
+        run: Run | None = None,
+        perform: bool = False,
         stats: Sequence[BatchStats] = (),
         add_segments: Sequence[StreamingSegment] = (),
         remove_segments: Sequence[str] = (),
-    ) -> None:
-        """Store the decision (the caller holds the job's lock); a no-op writes nothing."""
+    ) -> StreamingDecision | None:
+        """Decide on the job and store the decision (``engine.store.commit``'s policy).
+
+        Under the job's lock; a lost race re-reads the job and decides again. ``run``: only
+        while that run is still the job's (else None, nothing decided). ``perform``: carry out
+        the decision's effects before the lock is released.
+        """
+        async with self._locks.hold(job_id):
+            if run is not None and self.runs.get(job_id) is not run:
+                return None
+
+            async def attempt(job: StreamingJob) -> StreamingDecision:
+                decision = decide(job, self.clock.now_ms())
+                await self._commit(
+                    decision,
+                    StreamingWrite(
+                        decision.job,
+                        decision.expected_mvcc,
+                        decision.records,
+                        stats,
+                        add_segments,
+                        remove_segments,
+                    ),
+                )
+                return decision
+
+            decision = await retry_lost_races(job_id, self.jobs[job_id], attempt, self._reread)
+            if perform:
+                self.perform(decision.effects)
+            return decision
+
+    async def _reread(self, job_id: str) -> StreamingJob:
+        job = self.jobs[job_id] = await self.store.get_job(job_id)
+        return job
+
+    async def _commit(self, decision: StreamingDecision, write: StreamingWrite) -> None:
         if not decision.changed:
-            return
+            return  # a no-op writes nothing
         job = decision.job
-        write = StreamingWrite(
-            job, decision.expected_mvcc, decision.records, stats, add_segments, remove_segments
-        )
-        try:
-            with anyio.CancelScope(shield=True):
-                stored = await self.store.save(write)
-        except ConcurrentModification:
-            self.jobs[job.uuid] = await self.store.get_job(job.uuid)
-            raise
-        self.jobs[job.uuid] = stored
+        self.jobs[job.uuid] = await shielded(lambda: self.store.save(write))
         if self._on_change is not None:
             for old, new in decision.transitions:
                 self._notify(
@@ -149,14 +158,15 @@ class StreamingRuntime:
         remove_segments: Sequence[str] = (),
     ) -> bool:
         """Decide and store an event of ``run``'s job; False if the run was replaced."""
-        async with self.lock(run.job_id):
-            if self.runs.get(run.job_id) is not run:
-                return False
-            decision = decide(self.jobs[run.job_id], self.clock.now_ms())
-            await self.commit(
-                decision, stats=stats, add_segments=add_segments, remove_segments=remove_segments
-            )
-        return True
+        decision = await self.commit(
+            run.job_id,
+            decide,
+            run=run,
+            stats=stats,
+            add_segments=add_segments,
+            remove_segments=remove_segments,
+        )
+        return decision is not None
 
     def perform(self, effects: Sequence[core.StreamingEffect]) -> None:
         """Carry out a stored decision's effects."""
@@ -227,7 +237,7 @@ class StreamingRuntime:
             with anyio.CancelScope() as scope:
                 run.wait_scope = scope
                 try:
-                    await loop(self._context, _Handle(self, run), job, self._spec(job))
+                    await loop(self._context, RunHandle(self, run), job, self._spec(job))
                 finally:
                     run.wait_scope = None
             await self.event(run, core.loop_stopped)
@@ -235,11 +245,8 @@ class StreamingRuntime:
         except Exception as exc:
             self.counts["loop_failures"] += 1
             log.warning("kjobs.streaming.loop_failed", job_id=run.job_id, error=repr(exc))
-            if self.jobs[run.job_id].status is StreamingStatus.STARTING:
-                await self.event(run, core.launch_failed)
-                return False
-            await self.event(run, core.loop_failed)
-            return True
+            await self.event(run, core.run_failed)
+            return True  # a retry may follow (``_retry`` asks ``may_retry``)
 
     async def _launch(self, run: Run) -> bool:
         """The launch step: RUNNING (True), LAUNCHING_ERROR, or STOPPED when stopped meanwhile."""
@@ -253,11 +260,7 @@ class StreamingRuntime:
         node = self._node_info or None
 
         def decide(job: StreamingJob, now: int) -> StreamingDecision:
-            if job.status is StreamingStatus.STOPPING:  # a STOP came as the launch ended
-                return core.loop_stopped(job, now)
-            if fails:
-                return core.launch_failed(job, now)
-            return core.launched(job, now, node_info=node, yarn_app_id=app_id)
+            return core.launch_ended(job, now, failed=fails, node_info=node, yarn_app_id=app_id)
 
         await self.event(run, decide)
         status = self.jobs[run.job_id].status
@@ -272,7 +275,7 @@ class StreamingRuntime:
     async def _retry(self, run: Run) -> bool:
         """Wait the retry delay, then START the ERROR job again; False when no retry applies."""
         job = self.jobs[run.job_id]
-        if job.status is not StreamingStatus.ERROR or not self.retry_enabled(job):
+        if not may_retry(job, self.settings):
             return False
         delay = retry_delay(run.retries, self.settings)
         run.retries += 1
@@ -326,13 +329,6 @@ class StreamingRuntime:
             raise JobNotFound(job.uuid)
         return spec
 
-    def retry_enabled(self, job: StreamingJob) -> bool:
-        """Whether the job's params ask for automatic retries after a failure."""
-        try:
-            return effective_params(job.params, self.settings).retry_enabled
-        except InvalidRequest:
-            return False
-
     def rng(self, job_id: str) -> random.Random:
         """The job's seeded random source (ids, jitter): the same seed, the same run.
 
@@ -344,55 +340,3 @@ class StreamingRuntime:
             seed = f"{self._seed}:{job_id}:{self.app_epoch}"
             rng = self._rngs[job_id] = random.Random(seed)
         return rng
-
-
-class _Handle:
-    """What a loop may do to its own job (``loops.LoopHandle``)."""
-
-    def __init__(self, runtime: StreamingRuntime, run: Run) -> None:
-        self._runtime = runtime
-        self._run = run
-
-    @property
-    def stop_requested(self) -> bool:
-        """Whether a graceful stop was asked."""
-        return self._run.stop_requested
-
-    async def wait(self, simulated_s: float) -> bool:
-        """Wait between batches; True when a graceful stop was asked (at once or meanwhile).
-
-        A stop meanwhile may instead end the loop by cancellation (``loop_wait``)."""
-        return await self._runtime.loop_wait(self._run, simulated_s)
-
-    async def write(
-        self,
-        decide: Decide,
-        *,
-        stats: Sequence[BatchStats] = (),
-        add_segments: Sequence[StreamingSegment] = (),
-        remove_segments: Sequence[str] = (),
-    ) -> bool:
-        """Store an event of this job with what goes with it; False if the run was replaced."""
-        return await self._runtime.event(
-            self._run,
-            decide,
-            stats=stats,
-            add_segments=add_segments,
-            remove_segments=remove_segments,
-        )
-
-    def succeeded(self) -> None:
-        """A batch or pass went through: the retry delay starts over."""
-        self._run.retries = 0
-
-    def count(self, name: str, n: int = 1) -> None:
-        """Add to a counter."""
-        self._runtime.counts[name] += n
-
-    def new_id(self) -> str:
-        """A seeded uuid for a segment."""
-        return str(uuid.UUID(int=self.rng().getrandbits(128), version=4))
-
-    def rng(self) -> random.Random:
-        """The job's seeded random source."""
-        return self._runtime.rng(self._run.job_id)

@@ -30,9 +30,15 @@ from engine.clock import Clock
 from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter, JobNotFound
-from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
-from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord, StreamingSegment
-from engine.core.streaming_params import default_params, effective_params
+from engine.core.states import StreamingAction, StreamingJobType
+from engine.core.streaming import (
+    BatchStats,
+    StreamingDecision,
+    StreamingJob,
+    StreamingRecord,
+    StreamingSegment,
+)
+from engine.core.streaming_params import default_params, effective_params, may_retry
 from engine.logging import get_logger
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.query import (
@@ -54,10 +60,6 @@ __all__ = ["StreamingChange", "StreamingCounters", "StreamingModelSpec", "Stream
 log = get_logger()
 
 MAX_STATS_MINUTES: Final = 7 * 24 * 60
-INVALID_ACTION: Final = (
-    'The entered parameter "action" is invalid, only supports "START, STOP, FORCE_STOP, RESTART".'
-)
-INVALID_ACTION_CODE: Final = "KE-010043207"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,14 +174,13 @@ class StreamingService:
 
         ERROR jobs whose params enable retries get their retry scheduled again."""
         for job_id in sorted(self._rt.jobs):
-            async with self._rt.lock(job_id):
-                decision = core.recover_on_start(self._rt.jobs[job_id], self._clock.now_ms())
-                await self._rt.commit(decision)
+            decision = await self._rt.commit(job_id, core.recover_on_start)
+            assert decision is not None
             job = self._rt.jobs[job_id]
             if decision.effects:
                 log.info("kjobs.streaming.relaunched", job_id=job_id)
                 self._rt.perform(decision.effects)
-            elif job.status is StreamingStatus.ERROR and self._rt.retry_enabled(job):
+            elif may_retry(job, self._settings):
                 self._rt.spawn(job_id, retry_first=True)
 
     # -- actions ------------------------------------------------------------------------------
@@ -197,14 +198,14 @@ class StreamingService:
         act = parse_action(action)
         for job_id in job_ids:
             self.get(job_id, project)
-            async with self._rt.lock(job_id):
-                job = self._rt.jobs[job_id]
+
+            def decide(job: StreamingJob, now: int) -> StreamingDecision:
                 spec = self._models.get(job.model_id)
                 broken = spec is None or spec.broken
-                decision = core.apply_action(job, act, self._clock.now_ms(), model_broken=broken)
-                await self._rt.commit(decision)
-                self._rt.perform(decision.effects)
-            if decision.changed:
+                return core.apply_action(job, act, now, model_broken=broken)
+
+            decision = await self._rt.commit(job_id, decide, perform=True)
+            if decision is not None and decision.changed:
                 log.info("kjobs.streaming.action", job_id=job_id, action=act.value)
 
     async def update_params(
@@ -215,9 +216,7 @@ class StreamingService:
             raise InvalidRequest('The parameter "params" must map strings to strings')
         effective_params(params, self._settings)  # InvalidRequest names a bad value
         self.get(job_id, project)
-        async with self._rt.lock(job_id):
-            decision = core.with_params(self._rt.jobs[job_id], params, self._clock.now_ms())
-            await self._rt.commit(decision)
+        await self._rt.commit(job_id, lambda job, now: core.with_params(job, params, now))
         return self._rt.jobs[job_id]
 
     # -- queries ------------------------------------------------------------------------------
@@ -232,6 +231,10 @@ class StreamingService:
     def list_jobs(self, query: StreamingJobQuery) -> StreamingJobPage:
         """Filtered, sorted, paged jobs (``InvalidRequest`` for a bad parameter)."""
         return query_jobs(self._rt.jobs.values(), query, self._clock.now_ms())
+
+    def all_jobs(self) -> list[StreamingJob]:
+        """Every streaming job, in no particular order (read from memory)."""
+        return list(self._rt.jobs.values())
 
     def list_view(self, query: StreamingJobQuery) -> dict[str, Any]:
         """``GET /streaming_jobs``'s ``data``: ``{value, offset, limit, total_size}``."""
@@ -298,4 +301,4 @@ def parse_action(action: StreamingAction | str) -> StreamingAction:
     try:
         return StreamingAction(action)
     except ValueError:
-        raise InvalidStreamingParameter(INVALID_ACTION, INVALID_ACTION_CODE) from None
+        raise InvalidStreamingParameter.invalid_action() from None

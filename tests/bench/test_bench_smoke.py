@@ -15,7 +15,20 @@ from typing import Any
 import anyio
 import pytest
 
-from bench import api, baseline, batch, listing, memory, ops, peers, report, rest, shell, simulation
+from bench import (
+    api,
+    baseline,
+    batch,
+    listing,
+    memory,
+    monitor,
+    ops,
+    peers,
+    report,
+    rest,
+    shell,
+    simulation,
+)
 from bench import profile as bench_profile
 from bench import streaming as streaming_bench
 from bench.common import percentile
@@ -111,6 +124,19 @@ def test_profile_summary_counts_the_loop_thread_only() -> None:
     assert out["samples"] == 4
     assert out["self"][0] == "75.0% save_job (engine/store/j.py)"
     assert out["inclusive"] == ["75.0% save_job (engine/store/j.py)"]
+
+
+def test_monitor_page_load_and_sse_fanout(tmp_path: Path) -> None:
+    store = tmp_path / "jobs.sqlite"
+    listing.fill(store, count=200)
+    page = monitor.page_load(store, tmp_path, rounds=1)
+    assert page["rows_drawn"] > 0  # the page drew its first page of jobs
+    _numbers(page, "p50_ms", "max_ms", "cold_ms")
+    fanout = monitor.sse_fanout(tmp_path, clients=2, jobs=1)
+    # every client saw the job's events, through to its end
+    assert fanout["events_per_client"] >= 3
+    assert fanout["events_total"] == 2 * fanout["events_per_client"]
+    _numbers(fanout, "events_per_s", "elapsed_s")
 
 
 def test_listing_fill_then_list_and_idle_rss(tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ from engine.core.errors import (
     ModelBroken,
     StreamingActionNotAllowed,
 )
-from engine.core.states import StreamingStatus
-from engine.core.streaming import RecordAction, StreamingSegment
+from engine.core.states import RecordAction, StreamingStatus
+from engine.core.streaming import StreamingSegment
 from engine.store.memory import MemoryStreamingStore
 from engine.store.ports import StreamingStore
 from engine.store.sqlite.streaming import SqliteStreamingStore

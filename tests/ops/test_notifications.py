@@ -14,7 +14,7 @@ from engine.config import Config
 from engine.core.notifications import JobEnd
 from engine.core.states import State
 from engine.facade import Engine
-from tests.ops.receiver import Bodies, Receiver
+from tests.ops.receiver import Bodies, Receiver, free_port
 
 KEYS = {
     "event_id", "job_id", "project", "cube", "job_type", "job_state", "segment_name",
@@ -22,6 +22,7 @@ KEYS = {
 }  # fmt: skip
 ENDED = {State.SUCCEED, State.ERROR, State.DISCARDED}
 WAIT_S = 60.0
+DAY = 86_400_000
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -159,3 +160,24 @@ async def test_the_library_hook_sees_every_end_without_a_url(
     assert [(e.job_id, e.job_state) for e in seen] == [(job.id, "FINISHED")]
     assert set(seen[0].payload()) == KEYS
     assert errors == 1
+
+
+async def test_a_full_outbox_after_a_restart_is_posted_once_each(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """More waiting entries than POSTs in flight: no claim takes back one still being sent."""
+    store = str(tmp_path / "many.sqlite")
+    patient = {"kylin.job.notifier-max-retries": 100}
+    down = config_for(make_config, store, f"http://127.0.0.1:{free_port()}/hook", **patient)
+    async with Engine(down) as engine:
+        jobs = [await engine.submit_build("kylin_sales_cube", "BUILD", n * DAY, (n + 1) * DAY)
+                for n in range(40)]  # fmt: skip
+        for job in jobs:
+            await engine.wait_for(job.id, ENDED, timeout=WAIT_S)
+        stats = engine.ops.stats
+        await until(lambda: stats.notification_failures >= 40)  # all 40 in the outbox
+    with Receiver() as receiver:
+        async with Engine(config_for(make_config, store, receiver.url, **patient)) as engine:
+            stats = engine.ops.stats
+            await until(lambda: stats.notifications_sent == 40)
+    assert sorted(p["job_id"] for p in receiver.posts) == sorted(j.id for j in jobs)

@@ -7,7 +7,8 @@ import threading
 import anyio
 import pytest
 
-from engine.clock.virtual import VirtualClock, format_iso, parse_iso
+from engine.clock.virtual import VirtualClock
+from engine.core.timefmt import format_iso, parse_iso
 
 START = 1_000_000
 

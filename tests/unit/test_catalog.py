@@ -24,6 +24,7 @@ from engine.core.cubing import (
 from engine.core.errors import CatalogNotFound, InvalidRequest
 from engine.core.jobs import FULL_BUILD_END, Family, Mode, Segment, StepSpec, segment_name
 from engine.core.states import StreamingJobType
+from engine.core.streaming_jobs import streaming_job_id
 from engine.core.streaming_params import StreamingSettings, default_params
 
 DAY = 86_400_000
@@ -424,8 +425,9 @@ def test_streaming_models_of_the_sample(catalog: Catalog) -> None:
     sales = catalog.streaming_model("sales_stream_model")
     assert catalog.streaming_model(sales.model_id) is sales
     assert not sales.broken and sales.fail_first_launches == 0 and sales.rate_per_s > 0
-    assert sales.build_job_id == f"{sales.model_id}_build"
-    assert sales.merge_job_id == f"{sales.model_id}_merge"
+    build_id = streaming_job_id(sales.model_id, StreamingJobType.STREAMING_BUILD)
+    merge_id = streaming_job_id(sales.model_id, StreamingJobType.STREAMING_MERGE)
+    assert (build_id, merge_id) == (f"{sales.model_id}_build", f"{sales.model_id}_merge")
     assert catalog.streaming_model("broken_stream_model").broken
     assert catalog.streaming_model("flaky_stream_model").fail_first_launches == 1
     build = {

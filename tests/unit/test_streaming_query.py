@@ -6,8 +6,8 @@ import pytest
 
 from engine.core import streaming as core
 from engine.core.errors import InvalidRequest, InvalidStreamingParameter
-from engine.core.states import StreamingJobType, StreamingStatus
-from engine.core.streaming import BatchStats, RecordAction, StreamingJob, StreamingRecord
+from engine.core.states import RecordAction, StreamingJobType, StreamingStatus
+from engine.core.streaming import BatchStats, StreamingJob, StreamingRecord
 from engine.streaming.query import (
     ModelView,
     StreamingJobQuery,

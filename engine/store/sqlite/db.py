@@ -5,7 +5,8 @@ through one ``SqliteDatabase``; only this module opens connections to the file.
 
 Writes. One writer task owns the writer connection. It takes every write queued so far and runs
 them in ONE ``BEGIN IMMEDIATE ... COMMIT`` (group commit): a burst of N writes costs one commit.
-A write returns once its transaction is committed. There are two kinds of write op:
+A write returns once its transaction is committed (how a batch runs: ``batch.py``). There are
+two kinds of write op:
 
 - ``await db.write(op)``: ``async def op(conn: aiosqlite.Connection) -> T``. Each statement is
   one trip to aiosqlite's thread.
@@ -49,13 +50,20 @@ import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 import aiosqlite
 
-from engine.core.errors import ConcurrentModification, LeaseLost, NotFoundError
 from engine.logging import get_logger
+from engine.store.sqlite.batch import OpFailed as _OpFailed
+from engine.store.sqlite.batch import Outcome as _Outcome
+from engine.store.sqlite.batch import Pending as _Pending
+from engine.store.sqlite.batch import rollback as _rollback
+from engine.store.sqlite.batch import run_async as _run_async
+from engine.store.sqlite.batch import run_sync as _run_sync
+from engine.store.sqlite.batch import settle_all as _settle_all
+from engine.store.sqlite.batch import settle_error as _settle_error
+from engine.store.sqlite.batch import split_runs as _runs
 from engine.store.sqlite.checkpoint import Checkpointer
 from engine.store.sqlite.migrations import Migration, load_migrations, migrate
 
@@ -68,9 +76,6 @@ SyncWriteOp = Callable[[sqlite3.Connection], T]
 #: ``async def fn(conn) -> T``, run on the read connection.
 ReadOp = Callable[[aiosqlite.Connection], Awaitable[T]]
 
-#: errors an op raises before it writes anything: they do not spoil the rest of its batch
-CLEAN_FAILURES: Final = (ConcurrentModification, LeaseLost, NotFoundError)
-
 SYNCHRONOUS_LEVELS: Final = frozenset({"NORMAL", "FULL", "EXTRA"})
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 
@@ -78,25 +83,6 @@ log = get_logger()
 
 
 # -- the database -----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Pending:
-    op: Callable[..., Any]
-    sync: bool  #: a ``SyncWriteOp`` (else a ``WriteOp``)
-    future: asyncio.Future[Any]
-
-
-_Outcome = tuple[_Pending, bool, Any]  #: (write, succeeded, result or clean error)
-
-
-class _OpFailed(Exception):
-    """An op raised something that may have left writes behind: the batch must roll back."""
-
-    def __init__(self, item: _Pending, error: BaseException) -> None:
-        super().__init__(repr(error))
-        self.item = item
-        self.error = error
 
 
 class SqliteDatabase:
@@ -377,97 +363,12 @@ class SqliteDatabase:
         return outcomes
 
 
-def _runs(batch: list[_Pending]) -> list[tuple[bool, list[_Pending]]]:
-    """``batch`` cut into runs of consecutive sync / async ops, in order."""
-    runs: list[tuple[bool, list[_Pending]]] = []
-    for item in batch:
-        if runs and runs[-1][0] == item.sync:
-            runs[-1][1].append(item)
-        else:
-            runs.append((item.sync, [item]))
-    return runs
-
-
-def _run_sync(
-    conn: sqlite3.Connection, items: list[_Pending], begin: bool, commit: bool
-) -> list[_Outcome]:
-    """On the writer's thread: run sync ops (opening / committing the transaction if told)."""
-    if begin:
-        conn.execute("BEGIN IMMEDIATE")
-    outcomes: list[_Outcome] = []
-    for item in items:
-        before = conn.total_changes
-        try:
-            outcomes.append((item, True, item.op(conn)))
-        except Exception as exc:
-            outcomes.append(_failed(item, exc, conn.total_changes != before))
-    if commit:
-        conn.execute("COMMIT")
-    return outcomes
-
-
-async def _run_async(
-    conn: aiosqlite.Connection,
-    raw: sqlite3.Connection,
-    items: list[_Pending],
-    begin: bool,
-    commit: bool,
-) -> list[_Outcome]:
-    """The same as ``_run_sync`` for async ops (one thread trip per statement)."""
-    if begin:
-        await conn.execute("BEGIN IMMEDIATE")
-    outcomes: list[_Outcome] = []
-    for item in items:
-        before = raw.total_changes
-        try:
-            outcomes.append((item, True, await item.op(conn)))
-        except Exception as exc:
-            outcomes.append(_failed(item, exc, raw.total_changes != before))
-    if commit:
-        await conn.execute("COMMIT")
-    return outcomes
-
-
-def _failed(item: _Pending, error: Exception, wrote: bool) -> _Outcome:
-    """A clean lost race is the op's outcome; anything else spoils the batch."""
-    if isinstance(error, CLEAN_FAILURES) and not wrote:
-        return (item, False, error)
-    raise _OpFailed(item, error) from error
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Roll back if a transaction is open (SQLite ends some on its own after errors)."""
-    try:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        log.warning("kjobs.store.rollback_failed", error=repr(exc))
-
-
 def _optimize(conn: sqlite3.Connection) -> None:
     """``PRAGMA optimize`` before closing, as SQLite recommends; never fatal."""
     try:
         conn.execute("PRAGMA optimize")
     except sqlite3.Error as exc:
         log.warning("kjobs.store.optimize_failed", error=repr(exc))
-
-
-def _settle_all(outcomes: list[_Outcome]) -> None:
-    for item, ok, value in outcomes:
-        if ok:
-            _settle(item, value)
-        else:
-            _settle_error(item, value)
-
-
-def _settle(item: _Pending, value: Any) -> None:
-    if not item.future.done():
-        item.future.set_result(value)
-
-
-def _settle_error(item: _Pending, error: BaseException) -> None:
-    if not item.future.done():
-        item.future.set_exception(error)
 
 
 class SqliteStoreBase:
