@@ -66,8 +66,14 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     #: set when the server starts shutting down: open event streams end at once
     app.state.closing = events.Closing()
     install_error_handlers(app)
-    for router in (jobs.router, catalog.router, streaming.router, schedules.router, events.router,
-                   cluster.router):
+    for router in (
+        jobs.router,
+        catalog.router,
+        streaming.router,
+        schedules.router,
+        events.router,
+        cluster.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)
     monitor.install(app)

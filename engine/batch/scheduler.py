@@ -38,6 +38,7 @@ from engine.core.errors import (
     StepFailure,
 )
 from engine.core.jobs import Job, Step
+from engine.core.states import State
 from engine.events import EventBus, OutputLine
 from engine.logging import get_logger
 from engine.store.ports import JobStore, Lease, LeaseStore

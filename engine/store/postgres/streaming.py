@@ -12,10 +12,9 @@ from typing import Any, Final
 import asyncpg
 
 from engine.core.errors import ConcurrentModification, JobNotFound
-from engine.core.states import StreamingJobType, StreamingStatus
+from engine.core.states import RecordAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import (
     BatchStats,
-    RecordAction,
     StreamingJob,
     StreamingRecord,
     StreamingSegment,
