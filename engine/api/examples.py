@@ -46,6 +46,12 @@ EXAMPLES: Final[dict[str, Any]] = {
         "action": str(StreamingAction.START),
         "job_ids": [f"{MODEL}_build"],
     },
+    "ScheduleRequest": {
+        "name": "sales_hourly",
+        "cube": "kylin_sales_cube",
+        "cron": "0 * * * *",
+        "build_type": BUILD,
+    },
     "StreamingParamsRequest": {
         "job_id": f"{MODEL}_build",
         "project": "learn_kylin",
