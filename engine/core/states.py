@@ -142,7 +142,8 @@ def status_code(value: str) -> int | None:
     case) as its code; None for anything else."""
     if value.isdigit():
         return int(value) if int(value) in STATUS_CODES.values() else None
-    return STATUS_CODES.get(value.upper())
+    name = value.upper()
+    return STATUS_CODES[JobStatus(name)] if name in JobStatus.__members__ else None
 
 
 class Operation(StrEnum):
