@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from engine.api import schedules, schemas
+from engine.api import schedules, schemas, streaming_schemas
 from engine.api.app import create_app
 from engine.api.examples import EXAMPLES
 from engine.config import Config
@@ -17,7 +17,8 @@ from engine.facade import Engine
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_each_example_fits_its_model(name: str) -> None:
-    model = getattr(schemas, name, None) or getattr(schedules, name)
+    found = (getattr(module, name, None) for module in (schemas, streaming_schemas, schedules))
+    model = next(m for m in found if m is not None)
     assert issubclass(model, BaseModel)
     model.model_validate(EXAMPLES[name])
 
