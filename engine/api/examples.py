@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from engine.core.segments import BUILD_TYPES
-from engine.core.states import STATUS_CODES, Operation, State, StreamingAction
+from engine.core.states import (
+    STATUS_CODES,
+    CubeStatus,
+    Operation,
+    SegmentStatus,
+    State,
+    StreamingAction,
+)
 
 BUILD: Final = BUILD_TYPES[0]
 
@@ -103,12 +110,12 @@ EXAMPLES: Final[dict[str, Any]] = {
         "name": "kylin_sales_cube",
         "project": "learn_kylin",
         "descriptor": "kylin_sales_cube",
-        "status": "READY",
+        "status": str(CubeStatus.READY),
         "segments": [
             {
                 "uuid": "981e22ee-f94a-4ca1-9b19-d5b4df01b326",
                 "name": "20240101000000_20240102000000",
-                "status": "READY",
+                "status": str(SegmentStatus.READY),
                 "date_range_start": 1704067200000,
                 "date_range_end": 1704153600000,
             }

@@ -21,7 +21,14 @@ from engine.api.schemas import error_responses
 from engine.api.views import JobRenderer, envelope, output_view, overview_view
 from engine.core.errors import InvalidRequest, JobNotFound
 from engine.core.jobs import Job
-from engine.core.states import BULK_OPERATIONS, STATE_BY_CODE, STATUS_CODES, State, status_code
+from engine.core.states import (
+    BULK_OPERATIONS,
+    STATE_BY_CODE,
+    STATUS_CODES,
+    JobStatus,
+    State,
+    status_code,
+)
 from engine.core.timefmt import utc
 from engine.facade import Engine
 from engine.store.ports import JobFilter
@@ -149,7 +156,7 @@ async def list_jobs(
         list[StatusValue] | None,
         Query(
             description=STATUS_HELP,
-            examples=[["4", "8"], ["FINISHED", "ERROR"]],
+            examples=[["4", "8"], [str(JobStatus.FINISHED), str(JobStatus.ERROR)]],
         ),
     ] = None,
     offset: Annotated[Paging, Query(description="default 0", examples=[0])] = None,
