@@ -26,6 +26,7 @@ from fastapi.openapi.utils import get_openapi
 from engine.api import catalog, cluster, events, jobs, metrics, monitor, schedules, streaming
 from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded, guarded_prefixes
 from engine.api.errors import install_error_handlers
+from engine.api.examples import add_examples
 from engine.api.views import JobRenderer
 from engine.facade import Engine
 
@@ -124,5 +125,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation["security"] = [{"basicAuth": []}]
     for unused in ("HTTPValidationError", "ValidationError"):
         components.get("schemas", {}).pop(unused, None)
+    add_examples(components.get("schemas", {}))
     app.openapi_schema = schema
     return schema

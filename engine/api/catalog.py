@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from engine.api import schemas
 from engine.api.deps import EngineDep, UserDep
-from engine.api.jobs import DIGITS, MAX_PAGING
+from engine.api.jobs import MAX_PAGING, Paging
 from engine.api.schemas import error_responses
 from engine.catalog import Catalog, Cube, Model, Project, Table
 from engine.core.jobs import Segment
@@ -24,25 +24,25 @@ router = APIRouter(responses=error_responses(400, 401))
 
 T = TypeVar("T")
 _NOT_FOUND = error_responses(404)
-Digits = Annotated[str | None, Query(pattern=DIGITS)]
+Digits = Annotated[Paging, Query()]
 #: kylinpy and Kylin's UI ask for pages this large: "everything"
 DEFAULT_PAGE_SIZE: Final = 100_000
 
 
 def page(
     items: Sequence[T],
-    offset: str | None,
-    limit: str | None,
-    page_offset: str | None = None,
-    page_size: str | None = None,
+    offset: int | None,
+    limit: int | None,
+    page_offset: int | None = None,
+    page_size: int | None = None,
 ) -> list[T]:
     """``offset``/``limit`` (items) when given, else ``pageOffset``/``pageSize`` (pages)."""
     if offset or limit:
-        start = min(int(offset or 0), MAX_PAGING)
-        count = min(int(limit), MAX_PAGING) if limit else len(items)
+        start = min(offset or 0, MAX_PAGING)
+        count = min(limit, MAX_PAGING) if limit else len(items)
     else:
-        count = min(int(page_size), MAX_PAGING) if page_size else DEFAULT_PAGE_SIZE
-        start = min(int(page_offset or 0) * count, MAX_PAGING)
+        count = min(page_size, MAX_PAGING) if page_size else DEFAULT_PAGE_SIZE
+        start = min((page_offset or 0) * count, MAX_PAGING)
     return list(items[start : start + count])
 
 

@@ -136,6 +136,10 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
+#: what a parameter checked by a pattern may be, in words (routes add theirs)
+PATTERN_HINTS: dict[str, str] = {}
+
+
 def validation_message(exc: RequestValidationError) -> str:
     """One line naming the first bad parameter or body field and what is wrong with it."""
     errors = exc.errors()
@@ -149,6 +153,9 @@ def validation_message(exc: RequestValidationError) -> str:
     loc = [str(part) for part in first.get("loc", ())]
     where = loc[0] if loc else "request"
     names = [n for n in loc[1:] if not n.isdigit()]
+    hint = PATTERN_HINTS.get(names[-1]) if names else None
+    if first.get("type") == "string_pattern_mismatch" and hint is not None:
+        problem = f"{first.get('input')!r} is not one of {hint}"  # not the regex
     if not names:
         return f"Invalid {where}: {problem}"
     return f"Invalid {where} parameter '{'.'.join(names)}': {problem}"

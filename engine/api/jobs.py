@@ -12,15 +12,23 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from engine.api import schemas
 from engine.api.deps import EngineDep, RendererDep, UserDep
+from engine.api.errors import PATTERN_HINTS
 from engine.api.schemas import error_responses
 from engine.api.views import JobRenderer, envelope, output_view, overview_view
 from engine.core.errors import InvalidRequest, JobNotFound
 from engine.core.jobs import Job
-from engine.core.states import BULK_OPERATIONS, STATE_BY_CODE, State
+from engine.core.states import (
+    BULK_OPERATIONS,
+    STATE_BY_CODE,
+    STATUS_CODES,
+    JobStatus,
+    State,
+    status_code,
+)
 from engine.core.timefmt import utc
 from engine.facade import Engine
 from engine.store.ports import JobFilter
@@ -31,10 +39,32 @@ DEFAULT_LIMIT: Final = 30
 #: paging values past this are clamped (nothing has that many jobs; SQLite needs 64-bit ints)
 MAX_PAGING: Final = 2**53
 DAY_MS: Final = 86_400_000
-DIGITS: Final = r"^[0-9]{0,18}$"  #: paging numbers; longer ones are not numbers anyone means
-STATUS_CODE: Final = r"^(0|1|2|4|8|16|32)?$"
+STATUS_CHOICES: Final = "Kylin's codes or the REST names, any case: " + ", ".join(
+    f"{code} {name}" for name, code in STATUS_CODES.items()
+)
+STATUS_HELP: Final = f"repeatable; {STATUS_CHOICES}"
+#: a code or a name in any case (a character class per letter: JSON Schema has no flags)
+STATUS_PATTERN: Final = "^({})?$".format(
+    "|".join(
+        [str(code) for code in STATUS_CODES.values()]
+        + ["".join(f"[{c.upper()}{c.lower()}]" for c in name) for name in STATUS_CODES]
+    )
+)
+StatusValue = Annotated[str, Field(pattern=STATUS_PATTERN)]
+PATTERN_HINTS["status"] = STATUS_CHOICES
 
-StatusCode = Annotated[str, Field(pattern=STATUS_CODE)]
+
+def _paging_value(value: object) -> object:
+    """``"offset="`` means "no value" (as in Kylin's UI); otherwise digits only (no "+1.0")."""
+    if value == "":
+        return None
+    if isinstance(value, str) and not value.isdigit():
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+#: paging numbers: integers; an empty value means the default
+Paging = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_paging_value)]
 
 
 def _job_response(renderer: JobRenderer, engine: Engine, job: Job) -> Response:
@@ -68,8 +98,20 @@ def _months_back(moment: dt.datetime, months: int) -> int:
     return int(moment.replace(year=year, month=month + 1, day=day).timestamp() * 1000)
 
 
-def _paging(value: str | None, default: int) -> int:
-    return min(int(value), MAX_PAGING) if value else default
+def _paging(value: int | None, default: int) -> int:
+    return default if value is None else min(value, MAX_PAGING)
+
+
+def _codes(status: list[str] | None) -> list[int]:
+    codes = []
+    for value in status or ():
+        if not value:
+            continue  # an empty value: no filter
+        code = status_code(value)
+        if code is None:
+            raise InvalidRequest(f"Unknown job status {value!r}: use {STATUS_CHOICES}")
+        codes.append(code)
+    return codes
 
 
 def job_filter(
@@ -77,17 +119,14 @@ def job_filter(
     cube: str | None,
     project: str | None,
     status: list[str] | None,
-    offset: str | None,
-    limit: str | None,
+    offset: int | None,
+    limit: int | None,
     time_filter: str | None,
 ) -> JobFilter | None:
     """The store query for ``GET /jobs``; None when the status filter can match nothing."""
     states: frozenset[State] | None = None
-    codes = [int(code) for code in status or () if code]
+    codes = _codes(status)
     if codes:
-        unknown = [c for c in codes if c not in STATE_BY_CODE and c != 0]
-        if unknown:  # the pattern already refuses these; kept for library callers
-            raise InvalidRequest(f"Unknown job status code {unknown[0]}")
         states = frozenset(STATE_BY_CODE[c] for c in codes if c in STATE_BY_CODE)
         if not states:
             return None  # NEW (0) only: no job is ever NEW
@@ -114,14 +153,14 @@ async def list_jobs(
     cubeName: Annotated[str | None, Query(description="case-insensitive substring")] = None,
     projectName: Annotated[str | None, Query(description="exact project name")] = None,
     status: Annotated[
-        list[StatusCode] | None,
+        list[StatusValue] | None,
         Query(
-            description="repeatable: 0 NEW, 1 PENDING, 2 RUNNING, 4 FINISHED, 8 ERROR, "
-            "16 DISCARDED, 32 STOPPED"
+            description=STATUS_HELP,
+            examples=[["4", "8"], [str(JobStatus.FINISHED), str(JobStatus.ERROR)]],
         ),
     ] = None,
-    offset: Annotated[str | None, Query(pattern=DIGITS, description="default 0")] = None,
-    limit: Annotated[str | None, Query(pattern=DIGITS, description="default 30")] = None,
+    offset: Annotated[Paging, Query(description="default 0", examples=[0])] = None,
+    limit: Annotated[Paging, Query(description="default 30", examples=[30])] = None,
     timeFilter: Annotated[
         str | None,
         Query(

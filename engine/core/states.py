@@ -137,6 +137,15 @@ def cube_status(segment_statuses: Iterable[str]) -> CubeStatus:
     return CubeStatus.READY if ready else CubeStatus.DISABLED
 
 
+def status_code(value: str) -> int | None:
+    """A ``status`` filter value: Kylin's code (``"4"``) or a REST name (``"finished"``, any
+    case) as its code; None for anything else."""
+    if value.isdigit():
+        return int(value) if int(value) in STATUS_CODES.values() else None
+    name = value.upper()
+    return STATUS_CODES[JobStatus(name)] if name in JobStatus.__members__ else None
+
+
 class Operation(StrEnum):
     """What a user may ask of a batch job (SPEC §2.1)."""
 

@@ -489,6 +489,11 @@ async def test_segments_upsert_and_delete_per_cube(store: JobStore) -> None:
     assert await store.segments("cube_a") == [merged, ready]
     assert await store.segments("cube_b") == [full]
 
+    await store.delete_segments(["s4", "gone-already"])  # segment management, no job write
+    assert await store.segments("cube_a") == [ready]
+    await store.delete_segments([])
+    assert await store.segments("cube_b") == [full]
+
 
 async def test_deleted_segments_are_gone_from_the_next_read(store: JobStore) -> None:
     v1 = await create(store, make_job("j1"))

@@ -249,7 +249,8 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
             marks = ", ".join("?" * len(chunk))
             for row in await reader.execute_fetchall(SELECT_STEPS.format(marks=marks), chunk):
                 steps[row[0]].append(row)
-        return [decode_job(head[:-1], head[-1], steps[head[0]]) for head in heads]
+        # a job dropped between the two reads has no step rows left: it is gone, not broken
+        return [decode_job(head[:-1], head[-1], steps[head[0]]) for head in heads if steps[head[0]]]
 
 
 Statements = list[tuple[str, list[tuple[Any, ...]]]]
