@@ -24,7 +24,12 @@ GRACEFUL_SHUTDOWN_S = 5  #: open connections get this long before they are close
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` to the CLI."""
-    p = sub.add_parser("serve", help="run the Kylin-compatible REST server (engine embedded)")
+    p = sub.add_parser(
+        "serve",
+        help="run the Kylin-compatible REST server (engine embedded)",
+        description="Serve Apache Kylin's job REST API (/kylin/api) with the engine embedded, "
+        "until Ctrl-C or SIGTERM; interactive docs at /docs.",
+    )
     p.add_argument("--config", type=Path, default=None, help="config directory (default: shipped)")
     p.add_argument(
         "--store", default=None, help="SQLite file (default: under the user's data directory)"
@@ -104,7 +109,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from engine.api.app import create_server_app
     from engine.config import load_config
-    from engine.facade import Engine
+    from engine.facade import Engine, default_store_path
 
     overrides: dict[str, object] = {"kjobs.store": args.store, "kjobs.time-scale": args.time_scale}
     config = load_config(args.config, overrides=overrides)
@@ -114,6 +119,8 @@ def serve(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
+        store = config.engine.store or default_store_path()
+        print(f"kjobs: store {store}, config {config.engine.config_dir}", flush=True)
 
     def stopped() -> None:
         print("kjobs: stopped", flush=True)
