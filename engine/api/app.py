@@ -25,6 +25,7 @@ from fastapi.openapi.utils import get_openapi
 
 from engine.api import catalog, cluster, events, jobs, metrics, monitor, schedules, streaming
 from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded, guarded_prefixes
+from engine.api.docs import install_docs
 from engine.api.errors import install_error_handlers
 from engine.api.examples import add_examples
 from engine.api.views import JobRenderer
@@ -53,7 +54,7 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from packaged assets: engine.api.docs
         redoc_url=None,
         openapi_url="/openapi.json",
         # a JSON body without a Content-Type is still JSON (some Kylin clients omit it)
@@ -67,6 +68,7 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     #: set when the server starts shutting down: open event streams end at once
     app.state.closing = events.Closing()
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         jobs.router,
         catalog.router,

@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 import structlog
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kjobs", description="Run and simulate the Apache Kylin job workflow."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    parser.add_argument("--version", action="version", version=f"kjobs {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -44,6 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command family that is not part of this build
         module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kjobs")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; a flag the sub-command does not know shows THAT sub-command's usage."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = _chosen(parser, list(sys.argv[1:] if argv is None else argv))
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _chosen(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The deepest sub-command parser that ``argv`` names."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for at, token in enumerate(argv):
+                if token in action.choices:
+                    return _chosen(action.choices[token], argv[at + 1 :])
     return parser
 
 
@@ -69,7 +97,7 @@ def configure_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kjobs`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     configure_logging(args.verbose)
     try:
         code: int = args.handler(args)

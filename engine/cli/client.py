@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import Any, Final
 
+from engine.cli import ids
 from engine.cli.http import (
     ENDED,
     ApiClient,
@@ -25,13 +26,37 @@ from engine.cli.http import (
     set_handler,
     steps_table,
 )
-from engine.core.jobs import split_step_id
 from engine.core.segments import BUILD_TYPES
-from engine.core.states import MOVING_STATUSES, SHOWN_STATUSES, STATUS_CODES, BuildType, JobStatus
+from engine.core.states import (
+    MOVING_STATUSES,
+    SHOWN_STATUSES,
+    STATUS_CODES,
+    BuildType,
+    JobStatus,
+    Operation,
+    State,
+)
 
-FINISHED = JobStatus.FINISHED.value
-MOVING = frozenset(s.value for s in MOVING_STATUSES)
-SHOWN = sorted(s.value for s in SHOWN_STATUSES)
+FINISHED: Final = JobStatus.FINISHED.value
+MOVING: Final = frozenset(s.value for s in MOVING_STATUSES)
+STATUSES: Final = tuple(sorted(s.value for s in SHOWN_STATUSES))
+STATUS_HELP: Final = f"REST status, repeatable: {', '.join(STATUSES)} (any case)"
+TYPE_HELP: Final = f"{', '.join(BUILD_TYPES)} (any case; default {BUILD_TYPES[0]})"
+ID_HELP: Final = "job id, or a unique prefix of one"
+#: (command, Kylin 5 bulk action, help)
+ACTIONS: Final = (
+    ("resume", Operation.RESUME, "resume ERROR or STOPPED jobs"),
+    ("discard", Operation.DISCARD, "discard (cancel) jobs"),
+    ("pause", Operation.PAUSE, "pause PENDING or RUNNING jobs"),
+    ("restart", Operation.RESTART, "run jobs again from their first step (Kylin 5 restart)"),
+)
+
+#: the Kylin 3 endpoint of each action that has one (restart is a Kylin 5 bulk action only)
+ONE_JOB_PATHS: Final = {
+    Operation.RESUME: "resume",
+    Operation.DISCARD: "cancel",
+    Operation.PAUSE: "pause",
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,54 +64,95 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     conn = argparse.ArgumentParser(add_help=False)
     add_connection_args(conn)
 
-    p = sub.add_parser("jobs", parents=[conn], help="list jobs (newest change first)")
+    p = sub.add_parser(
+        "jobs",
+        parents=[conn],
+        help="list jobs (newest change first)",
+        description="List batch jobs, newest change first, filtered like GET /kylin/api/jobs.",
+    )
     p.add_argument("--cube", help="cube name contains this (case-insensitive)")
     p.add_argument("--project", help="project name")
-    p.add_argument("--status", action="append", choices=SHOWN, help="repeatable")
-    p.add_argument("--limit", type=int, default=30)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--status", action="append", type=str.upper, choices=STATUSES, help=STATUS_HELP)
+    p.add_argument("--limit", type=int, default=30, help="at most this many jobs (default 30)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many jobs first")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the job ids")
     set_handler(p, _jobs)
 
-    p = sub.add_parser("status", parents=[conn], help="a job and its steps")
-    p.add_argument("job_id", metavar="ID")
+    p = sub.add_parser(
+        "status",
+        parents=[conn],
+        help="a job and its steps",
+        description="Show a job and a table of its steps; --watch refreshes until it ends "
+        "(exit 0 when it FINISHED, 1 otherwise).",
+    )
+    p.add_argument("job_id", metavar="ID", help=ID_HELP)
     p.add_argument("--watch", action="store_true", help="refresh until the job ends")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     set_handler(p, _status)
 
-    p = sub.add_parser("submit", parents=[conn], help="build, merge or refresh a cube")
-    p.add_argument("cube", metavar="CUBE")
-    p.add_argument("--type", default=BuildType.BUILD.value, choices=BUILD_TYPES)
+    p = sub.add_parser(
+        "submit",
+        parents=[conn],
+        help="build, merge or refresh a cube",
+        description="Submit a BUILD, MERGE or REFRESH of a cube over [--start, --end) (epoch "
+        "ms; 0 0 = a full build); --wait shows its progress until it ends.",
+    )
+    p.add_argument("cube", metavar="CUBE", help="cube name (`kjobs cubes` lists them)")
+    p.add_argument(
+        "--type", default=BuildType.BUILD.value, type=str.upper, choices=BUILD_TYPES, help=TYPE_HELP
+    )
     p.add_argument("--start", type=int, default=0, help="segment start, epoch ms")
     p.add_argument("--end", type=int, default=0, help="segment end, epoch ms (0 0 = full build)")
-    p.add_argument("--priority-offset", type=int, default=0)
+    p.add_argument(
+        "--priority-offset", type=int, default=0, help="added to the job's priority (default 0)"
+    )
     p.add_argument("--wait", action="store_true", help="show progress until the job ends")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the new job's id")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after N s")
     set_handler(p, _submit)
 
-    for name, path, text in (
-        ("resume", "resume", "resume an ERROR or STOPPED job"),
-        ("discard", "cancel", "discard (cancel) a job"),
-        ("pause", "pause", "pause a PENDING or RUNNING job"),
-    ):
-        p = sub.add_parser(name, parents=[conn], help=text)
-        p.add_argument("job_id", metavar="ID")
-        p.set_defaults(action_path=path)
+    for name, action, text in ACTIONS:
+        p = sub.add_parser(
+            name,
+            parents=[conn],
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}. With --status (and --project) instead "
+            "of ids: every job in that status, in one bulk PUT /kylin/api/jobs/status.",
+        )
+        p.add_argument("job_ids", metavar="ID", nargs="*", help=ID_HELP)
+        p.add_argument("--status", type=str.upper, choices=STATUSES, help="every job in it")
+        p.add_argument("--project", help="with --status: only this project's jobs")
+        p.set_defaults(bulk_action=action)
         set_handler(p, _action)
 
-    p = sub.add_parser("rollback", parents=[conn], help="re-run a job from one of its steps")
-    p.add_argument("job_id", metavar="ID")
+    p = sub.add_parser(
+        "rollback",
+        parents=[conn],
+        help="re-run a job from one of its steps",
+        description="Reset a job's steps from STEP on; a FINISHED job runs again from there, "
+        "an ERROR or STOPPED one needs a resume.",
+    )
+    p.add_argument("job_id", metavar="ID", help=ID_HELP)
     p.add_argument("step", metavar="STEP", help="step id ({jobId}-NN) or sequence number")
     set_handler(p, _rollback)
 
-    p = sub.add_parser("drop", parents=[conn], help="delete a FINISHED or DISCARDED job")
-    p.add_argument("job_id", metavar="ID")
+    p = sub.add_parser(
+        "drop",
+        parents=[conn],
+        help="delete a FINISHED or DISCARDED job",
+        description="Delete a FINISHED or DISCARDED job with its steps and outputs.",
+    )
+    p.add_argument("job_id", metavar="ID", help=ID_HELP)
     set_handler(p, _drop)
 
-    p = sub.add_parser("output", parents=[conn], help="a step's output")
-    p.add_argument("step_id", metavar="STEP_ID", help="{jobId}-NN")
+    p = sub.add_parser(
+        "output",
+        parents=[conn],
+        help="a step's output",
+        description="Print a step's latest output; --follow keeps printing while it runs.",
+    )
+    p.add_argument("step_id", metavar="STEP_ID", help="{jobId}-NN (a job-id prefix will do)")
     p.add_argument("--follow", action="store_true", help="keep printing while the step runs")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     set_handler(p, _output)
@@ -112,6 +178,7 @@ def _jobs(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def _status(client: ApiClient, args: argparse.Namespace) -> int:
+    args.job_id = ids.job_id(client, args.job_id)
     job = client.get(f"/jobs/{args.job_id}")
     if not args.watch:
         print(_describe(job))
@@ -144,13 +211,43 @@ def _submit(client: ApiClient, args: argparse.Namespace) -> int:
     print(job["uuid"] if args.quiet else f"submitted {job['uuid']}  {job['name']}", flush=True)
     if not args.wait:
         return 0
+    tty = sys.stderr.isatty()
+    try:
+        job = _wait(client, job, args, tty)
+    except KeyboardInterrupt:
+        if tty:
+            print(file=sys.stderr)  # close the bar's line
+        print(
+            f"kjobs: job {job['uuid']} keeps running; `kjobs status {job['uuid']}`",
+            file=sys.stderr,
+        )
+        return 130
+    if job is None:
+        return 1
+    print(f"job {job['uuid']} {job['job_status']} in {job['duration']} s")
+    failed = _failed_step(job)
+    if failed is not None:
+        print(
+            f"step {failed['sequence_id']:02d} {failed['name']} is {failed['step_status']}: "
+            f"`kjobs output {failed['id']}` shows its output; `kjobs resume {job['uuid']}` "
+            "runs it again",
+            file=sys.stderr,
+        )
+    return 0 if job["job_status"] == FINISHED else 1
+
+
+def _wait(
+    client: ApiClient, job: dict[str, Any], args: argparse.Namespace, tty: bool
+) -> dict[str, Any] | None:
+    """Poll until the job ends (a bar on stderr); None after ``--timeout``."""
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     last = ""
-    tty = sys.stderr.isatty()
     while job["job_status"] not in ENDED:
         if deadline is not None and time.monotonic() > deadline:
+            if tty:
+                print(file=sys.stderr)
             print(f"kjobs: still {job['job_status']} after {args.timeout:g} s", file=sys.stderr)
-            return 1
+            return None
         bar = progress_bar(job)
         if tty:
             print(f"\r{bar}\x1b[K", end="", file=sys.stderr, flush=True)
@@ -161,37 +258,72 @@ def _submit(client: ApiClient, args: argparse.Namespace) -> int:
         job = client.get(f"/jobs/{job['uuid']}")
     if tty:
         print(f"\r{progress_bar(job)}\x1b[K", file=sys.stderr, flush=True)
-    print(f"job {job['uuid']} {job['job_status']} in {job['duration']} s")
-    return 0 if job["job_status"] == FINISHED else 1
+    return job
+
+
+def _failed_step(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The step a job that did not finish stopped at (ERROR or STOPPED), if any."""
+    stuck = {State.ERROR.rest_name, State.STOPPED.rest_name}
+    return next((s for s in job["steps"] if s["step_status"] in stuck), None)
+
+
+def _bulk_ids(client: ApiClient, args: argparse.Namespace) -> list[str]:
+    """The jobs an action applies to: the ids given (prefixes resolved), or every job in
+    ``--status`` (of ``--project``)."""
+    if args.job_ids and args.status:
+        raise ApiError("give job ids or --status, not both")
+    if args.job_ids:
+        return [ids.job_id(client, text) for text in args.job_ids]
+    if not args.status:
+        raise ApiError(f"give job ids, or --status STATUS for every job in it ({ID_HELP})")
+    params: dict[str, Any] = {**ids.EVERY_JOB, "status": [STATUS_CODES[args.status]]}
+    if args.project:
+        params["projectName"] = args.project
+    return [job["uuid"] for job in client.get("/jobs", params=params)]
 
 
 def _action(client: ApiClient, args: argparse.Namespace) -> int:
-    job = client.put(f"/jobs/{args.job_id}/{args.action_path}")
-    print(job_status_line(job))
+    """Each job's own endpoint, or one bulk ``PUT /jobs/status`` for ``--status`` and restart
+    (the first refusal stops the rest, as in Kylin)."""
+    job_ids = _bulk_ids(client, args)
+    if not job_ids:
+        print(f"no {args.status} jobs")
+        return 0
+    path = ONE_JOB_PATHS.get(args.bulk_action)
+    if path is not None and not args.status:  # one answer per job: its state right after
+        for job_id in job_ids:
+            print(job_status_line(client.put(f"/jobs/{job_id}/{path}")))
+        return 0
+    body: dict[str, Any] = {"action": str(args.bulk_action), "job_ids": job_ids}
+    if args.project:
+        body["project"] = args.project
+    client.put("/jobs/status", json=body)
+    for job_id in job_ids:
+        print(job_status_line(client.get(f"/jobs/{job_id}")))
     return 0
 
 
 def _rollback(client: ApiClient, args: argparse.Namespace) -> int:
+    job_id = ids.job_id(client, args.job_id)
     step = args.step
     if step.isdigit():
-        step = f"{args.job_id}-{int(step):02d}"
-    job = client.put(f"/jobs/{args.job_id}/steps/{step}/rollback")
+        step = f"{job_id}-{int(step):02d}"
+    else:
+        step = f"{job_id}-{ids.step_id(client, step)[1]:02d}"
+    job = client.put(f"/jobs/{job_id}/steps/{step}/rollback")
     print(job_status_line(job))
     return 0
 
 
 def _drop(client: ApiClient, args: argparse.Namespace) -> int:
-    job = client.delete(f"/jobs/{args.job_id}/drop")
+    job = client.delete(f"/jobs/{ids.job_id(client, args.job_id)}/drop")
     print(f"dropped {job['uuid']}  {job['name']}")
     return 0
 
 
 def _output(client: ApiClient, args: argparse.Namespace) -> int:
-    parsed = split_step_id(args.step_id)
-    if parsed is None:
-        raise ApiError(f"'{args.step_id}' is not a step id ({{jobId}}-NN)")
-    job_id, sequence = parsed
-    path = f"/jobs/{job_id}/steps/{args.step_id}/output"
+    job_id, sequence = ids.step_id(client, args.step_id)
+    path = f"/jobs/{job_id}/steps/{job_id}-{sequence:02d}/output"
     printed = ""
     while True:
         text = client.get(path)["cmd_output"] or ""

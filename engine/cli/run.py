@@ -20,9 +20,20 @@ ENDED = ENDED_STATES
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run`` to the CLI."""
-    p = sub.add_parser("run", help="run one job in process and show its steps live")
+    p = sub.add_parser(
+        "run",
+        help="run one job in process and show its steps live",
+        description="Submit one job of a cube to an engine in this process (in-memory store by "
+        "default) and print each step as it changes; exit 0 when it FINISHED.",
+    )
     p.add_argument("--cube", required=True, help="cube of the shipped (or --config) catalog")
-    p.add_argument("--type", default=BuildType.BUILD.value, choices=BUILD_TYPES)
+    p.add_argument(
+        "--type",
+        default=BuildType.BUILD.value,
+        type=str.upper,
+        choices=BUILD_TYPES,
+        help=f"{', '.join(BUILD_TYPES)} (any case; default {BUILD_TYPES[0]})",
+    )
     p.add_argument("--start", type=int, default=0, help="segment start, epoch ms")
     p.add_argument("--end", type=int, default=0, help="segment end, epoch ms (0,0 = full)")
     p.add_argument("--config", type=Path, default=None, help="config directory")

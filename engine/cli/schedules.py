@@ -20,27 +20,56 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``kjobs schedules ...`` to the CLI."""
     conn = argparse.ArgumentParser(add_help=False)
     add_connection_args(conn)
-    parser = sub.add_parser("schedules", help="scheduled builds on a running server")
+    parser = sub.add_parser(
+        "schedules",
+        help="scheduled builds on a running server",
+        description="List, create, pause, resume and delete the scheduled builds of a server.",
+    )
     commands = parser.add_subparsers(dest="schedules_command", metavar="COMMAND", required=True)
 
-    set_handler(commands.add_parser("list", parents=[conn], help="list schedules"), _list)
+    p = commands.add_parser(
+        "list", parents=[conn], help="list schedules", description="List the schedules."
+    )
+    set_handler(p, _list)
 
-    p = commands.add_parser("create", parents=[conn], help="create a schedule")
-    p.add_argument("name")
-    p.add_argument("cube")
+    p = commands.add_parser(
+        "create",
+        parents=[conn],
+        help="create a schedule",
+        description="Create a schedule that builds a cube by --cron (UTC) or every --interval s.",
+    )
+    p.add_argument("name", help="the schedule's name (letters, digits, _ . -)")
+    p.add_argument("cube", help="the cube it builds")
     p.add_argument("--cron", help="cron expression in UTC, e.g. '0 2 * * *'")
     p.add_argument("--interval", type=int, dest="interval_s", help="seconds between runs")
     types = (BuildType.BUILD, BuildType.REFRESH, BuildType.MERGE)
-    p.add_argument("--build-type", default=types[0].value, choices=[t.value for t in types])
-    p.add_argument("--overlap", default="skip", choices=("skip", "queue"))
-    p.add_argument("--catch-up", default="none", choices=("none", "last", "all"))
+    p.add_argument(
+        "--build-type",
+        default=types[0].value,
+        choices=[t.value for t in types],
+        help="the job each run submits (default BUILD)",
+    )
+    p.add_argument(
+        "--overlap",
+        default="skip",
+        choices=("skip", "queue"),
+        help="when the previous run's job is still going (default skip)",
+    )
+    p.add_argument(
+        "--catch-up",
+        default="none",
+        choices=("none", "last", "all"),
+        help="runs missed while the server was down (default none)",
+    )
     p.add_argument("--paused", action="store_true", help="create it paused")
     set_handler(p, _create)
 
     for name, text in (("pause", "pause a schedule"), ("resume", "resume a schedule"),
                        ("delete", "delete a schedule (its jobs stay)")):  # fmt: skip
-        p = commands.add_parser(name, parents=[conn], help=text)
-        p.add_argument("name")
+        p = commands.add_parser(
+            name, parents=[conn], help=text, description=f"{text.capitalize()}."
+        )
+        p.add_argument("name", help="the schedule's name")
         p.set_defaults(schedule_action=name)
         set_handler(p, _act)
 

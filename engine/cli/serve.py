@@ -10,21 +10,30 @@ running step resumable (it re-runs from scratch on the next start), then
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import socket
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from engine.core.errors import InvalidRequest
+import anyio
+
+from engine.core.errors import InvalidRequest, KjobsError
 
 GRACEFUL_SHUTDOWN_S = 5  #: open connections get this long before they are closed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` to the CLI."""
-    p = sub.add_parser("serve", help="run the Kylin-compatible REST server (engine embedded)")
+    p = sub.add_parser(
+        "serve",
+        help="run the Kylin-compatible REST server (engine embedded)",
+        description="Serve Apache Kylin's job REST API (/kylin/api) with the engine embedded, "
+        "until Ctrl-C or SIGTERM; interactive docs at /docs.",
+    )
     p.add_argument("--config", type=Path, default=None, help="config directory (default: shipped)")
     p.add_argument(
         "--store",
@@ -75,6 +84,39 @@ def _bind_advice(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
+def check_store(spec: str) -> None:
+    """Open the store once (migrating it), take its write lock, close it: before the server
+    starts, so that a store it cannot use is one line ``kjobs: …`` (exit 2), not a traceback
+    from the server's start-up."""
+    from engine.store import MEMORY, open_store  # here: client commands do not need it
+
+    if spec == MEMORY:
+        return
+
+    async def probe() -> None:
+        store = open_store(spec)
+        try:
+            await store.open()
+        finally:  # a failed open leaves its connection thread: release it before the loop ends
+            with contextlib.suppress(Exception):
+                await store.close()
+
+    try:
+        path = Path(spec).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path)) as conn:  # first: fails fast, no threads
+            conn.execute("BEGIN IMMEDIATE")  # fails on a read-only file or folder
+            conn.rollback()
+        anyio.run(probe)  # then the store's own checks and migrations
+    except KjobsError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        raise InvalidRequest(
+            f"cannot use the store {spec}: {exc} (make it writable, or pick another file "
+            "with --store PATH; --store :memory: keeps nothing)"
+        ) from exc
+
+
 def url_of(sock: socket.socket) -> str:
     """``http://host:port`` of a bound socket (IPv6 hosts in brackets)."""
     host, port = sock.getsockname()[:2]
@@ -107,16 +149,20 @@ def serve(args: argparse.Namespace) -> int:
 
     from engine.api.app import create_server_app
     from engine.config import load_config
-    from engine.facade import Engine
+    from engine.facade import Engine, default_store_path
 
     overrides: dict[str, object] = {"kjobs.store": args.store, "kjobs.time-scale": args.time_scale}
     config = load_config(args.config, overrides=overrides)
+    store = config.engine.store or default_store_path()
+    check_store(store)
     sock = bind(args.host, args.port)
     url = url_of(sock)
     engine = Engine(config)
 
     def ready() -> None:
         print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
+        store = config.engine.store or default_store_path()
+        print(f"kjobs: store {store}, config {config.engine.config_dir}", flush=True)
 
     def stopped() -> None:
         print("kjobs: stopped", flush=True)

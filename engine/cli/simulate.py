@@ -53,7 +53,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run_simulate)
 
     d = sub.add_parser(
-        "demo", help="simulate a few hours of the sample project, then show how to serve it"
+        "demo",
+        help="simulate a few hours of the sample project, then show how to serve it",
+        description="Simulate a few hours of the sample project learn_kylin on a virtual clock "
+        "(what `make run` runs), then show how to try the REST server.",
     )
     d.add_argument("--hours", type=float, default=DEMO_HOURS, help=f"default {DEMO_HOURS:g}")
     d.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
@@ -104,10 +107,14 @@ def _run(
     plan = prepare(scenario, config, seed=seed, hours=hours)
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        return simulate(plan, out_dir=out, store_path=store, progress=bar)
-    finally:
+        result = simulate(plan, out_dir=out, store_path=store, progress=bar)
+    except BaseException:
         if bar is not None:
             bar.done()
+        raise
+    if bar is not None:
+        bar.finish()
+    return result
 
 
 def _print_outputs(result: SimulationResult) -> None:
@@ -123,9 +130,11 @@ class ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.shown = -1
+        self.total_ms = 0
 
     def __call__(self, done_ms: int, total_ms: int) -> None:
         """Redraw if the whole percent changed."""
+        self.total_ms = total_ms
         percent = min(100, done_ms * 100 // max(1, total_ms))
         if percent == self.shown:
             return
@@ -135,6 +144,12 @@ class ProgressBar:
         when = f"{elapsed(done_ms)[:-4]} / {elapsed(total_ms)[:-4]} simulated"
         self.stream.write(f"\r[{bar}] {percent:3d}%  {when}")
         self.stream.flush()
+
+    def finish(self) -> None:
+        """The run got to its end: 100% (its last callback came before the end), end the line."""
+        if self.shown >= 0:
+            self(self.total_ms, self.total_ms)
+        self.done()
 
     def done(self) -> None:
         """End the bar's line."""

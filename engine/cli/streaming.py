@@ -44,13 +44,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``kjobs streaming ...`` to the CLI."""
     conn = argparse.ArgumentParser(add_help=False)
     add_connection_args(conn)
-    parser = sub.add_parser("streaming", help="Kylin 5 streaming jobs on a running server")
+    parser = sub.add_parser(
+        "streaming",
+        help="Kylin 5 streaming jobs on a running server",
+        description="List, start, stop and chart the streaming jobs of a running kjobs serve.",
+    )
     commands = parser.add_subparsers(dest="streaming_command", metavar="COMMAND", required=True)
 
-    p = commands.add_parser("list", parents=[conn], help="list streaming jobs")
+    p = commands.add_parser(
+        "list",
+        parents=[conn],
+        help="list streaming jobs",
+        description="List streaming jobs, filtered, sorted and paged like "
+        "GET /kylin/api/streaming_jobs.",
+    )
     p.add_argument("--model-name", help="model alias contains this (case-insensitive)")
     p.add_argument("--model", action="append", help="exact model alias (repeatable)")
-    p.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    p.add_argument("--status", action="append", type=str.upper, choices=STATUSES, help="repeatable")
     p.add_argument(
         "--type", action="append", type=str.lower, choices=sorted(JOB_TYPES), help="repeatable"
     )
@@ -67,19 +77,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     set_handler(p, _list)
 
     for name, (action, text) in ACTIONS.items():
-        p = commands.add_parser(name, parents=[conn], help=text)
-        p.add_argument("job_ids", metavar="JOB_ID", nargs="+", help="{model_id}_build or _merge")
+        p = commands.add_parser(
+            name,
+            parents=[conn],
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}: by job id, or by model name (both of "
+            "its jobs, or those --type names).",
+        )
+        p.add_argument(
+            "job_ids",
+            metavar="JOB_OR_MODEL",
+            nargs="+",
+            help="{model_id}_build or _merge, or a model name (sales_stream_model)",
+        )
         p.add_argument("--project", help="project the jobs must belong to")
+        p.add_argument(
+            "--type",
+            action="append",
+            type=str.lower,
+            choices=sorted(JOB_TYPES),
+            help="with a model name: only its build or merge job (repeatable)",
+        )
         p.set_defaults(streaming_action=action)
         set_handler(p, _act)
 
-    p = commands.add_parser("records", parents=[conn], help="a job's START/STOP/ERROR records")
-    p.add_argument("job_id", metavar="JOB_ID")
+    p = commands.add_parser(
+        "records",
+        parents=[conn],
+        help="a job's START/STOP/ERROR records",
+        description="A streaming job's START, STOP and ERROR records, newest first.",
+    )
+    p.add_argument("job_id", metavar="JOB_ID", help="{model_id}_build or _merge")
     p.add_argument("--project", help="project the job must belong to")
     set_handler(p, _records)
 
-    p = commands.add_parser("stats", parents=[conn], help="a job's rate and latency, charted")
-    p.add_argument("job_id", metavar="JOB_ID")
+    p = commands.add_parser(
+        "stats",
+        parents=[conn],
+        help="a job's rate and latency, charted",
+        description="Sparklines of a streaming job's consumption rate, data latency and "
+        "processing time over its recent micro-batches.",
+    )
+    p.add_argument("job_id", metavar="JOB_ID", help="{model_id}_build")
     p.add_argument("--minutes", type=int, default=30, help="the last N minutes (default 30)")
     p.add_argument("--width", type=int, default=CHART_WIDTH, help="chart columns (default 60)")
     p.add_argument("--project", help="project the job must belong to")
@@ -168,13 +207,29 @@ def _millis(value: int | None) -> str:
 
 
 def _act(client: ApiClient, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"action": args.streaming_action, "job_ids": args.job_ids}
+    job_ids = [job for name in args.job_ids for job in _jobs_named(client, name, args)]
+    body: dict[str, Any] = {"action": args.streaming_action, "job_ids": job_ids}
     if args.project:
         body["project"] = args.project
     _data(client.put("/streaming_jobs/status", json=body))
-    for job_id in args.job_ids:
+    for job_id in job_ids:
         print(f"{job_id}  {args.streaming_action}")
     return 0
+
+
+def _jobs_named(client: ApiClient, name: str, args: argparse.Namespace) -> list[str]:
+    """``name`` when it is a job id, else the jobs of the model so called (``--type``)."""
+    if name.endswith(("_build", "_merge")):
+        return [name]
+    params: dict[str, Any] = {"model_names": name, "page_size": 1000}
+    if args.type:
+        params["job_types"] = [JOB_TYPES[t] for t in args.type]
+    if args.project:
+        params["project"] = args.project
+    found = _data(client.get("/streaming_jobs", params=params))["value"]
+    if not found:
+        raise ApiError(f"no streaming model is called '{name}' (`kjobs streaming list`)")
+    return sorted(job["uuid"] for job in found)
 
 
 def _records(client: ApiClient, args: argparse.Namespace) -> int:

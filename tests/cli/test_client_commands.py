@@ -181,3 +181,30 @@ def test_nodes_lists_the_server_as_a_live_node(fast_server: Any) -> None:
     assert header.split()[:3] == ["NODE", "HOST", "PID"]
     assert len(rows) == 1
     assert str(fast_server.process.pid) in rows[0].split()
+
+
+def test_prefixes_bulk_actions_restart_and_a_failure_that_says_what_next(fast_server: Any) -> None:
+    purged = kjobs(fast_server, "purge", "flaky_cube")  # an earlier test built it in full
+    assert purged.returncode == 0, purged.stderr
+    failed = kjobs(fast_server, "submit", "flaky_cube", "--start", "0", "--end", DAY,
+                   "--wait", "--interval", "0.05")  # fmt: skip
+    jid = submitted_id(failed)
+    assert failed.returncode == 1
+    assert f"`kjobs output {jid}-02` shows its output" in failed.stderr
+    assert "Extract Fact Table Distinct Columns is ERROR" in failed.stderr
+
+    status = kjobs(fast_server, "status", jid[:8])  # a unique prefix is enough
+    assert status.returncode == 0 and status.stdout.startswith(f"{jid}  ERROR")
+    assert kjobs(fast_server, "output", f"{jid[:8]}-02").stdout.strip()
+    vague = kjobs(fast_server, "status", "")
+    assert vague.returncode == 1 and "job ids" in vague.stderr and "give more" in vague.stderr
+
+    bulk = kjobs(fast_server, "resume", "--status", "error", "--project", "learn_kylin")
+    assert bulk.returncode == 0, bulk.stderr
+    assert any(line.startswith(jid) for line in bulk.stdout.splitlines())
+    wait_rest(fast_server, jid, lambda j: j["job_status"] == "FINISHED")
+    assert kjobs(fast_server, "resume", "--status", "ERROR").stdout.strip() == "no ERROR jobs"
+
+    restarted = kjobs(fast_server, "restart", jid[:8])
+    assert restarted.returncode == 1  # FINISHED jobs do not restart (Kylin 5's rule)
+    assert len(restarted.stderr.splitlines()) == 1

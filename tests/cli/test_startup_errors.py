@@ -52,3 +52,10 @@ def test_an_unknown_cube_in_run(tmp_path: Path) -> None:
 def test_an_unknown_scenario_file(tmp_path: Path) -> None:
     line = one_line(kjobs("simulate", "no-such-day.toml", cwd=tmp_path))
     assert "no-such-day.toml" in line
+
+
+def test_a_store_serve_cannot_use(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()  # a folder where the SQLite file should be
+    line = one_line(kjobs("serve", "--port", "0", "--store", str(folder), cwd=tmp_path))
+    assert f"cannot use the store {folder}" in line and "--store" in line

@@ -204,3 +204,16 @@ def test_stats_chart_is_oldest_first_with_last_min_max() -> None:
     assert (
         stats_chart("j_build", 5, empty, width=60) == "j_build: no micro-batches in the last 5 min"
     )
+
+
+def test_start_and_stop_by_model_name(server: Any) -> None:
+    merge = job_id(server, "sales_stream_model", "merge")
+    started = kjobs(server, "streaming", "start", "sales_stream_model", "--type", "MERGE")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == [merge, "START"]
+    wait_status(server, merge, "RUNNING")
+    stopped = kjobs(server, "streaming", "force-stop", "sales_stream_model", "--type", "merge")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.split() == [merge, "FORCE_STOP"]
+    unknown = kjobs(server, "streaming", "start", "no_such_model")
+    assert unknown.returncode == 1 and "no streaming model" in unknown.stderr
