@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from engine.store.rules import bound_output
+
 NO_OUTPUT = "no output"  #: what a step reset by resume/restart/recovery shows until it runs
 
 
@@ -19,8 +21,8 @@ class LiveOutput:
 
     def __init__(self, max_bytes: int, listener: Callable[[str], None] | None = None) -> None:
         self._chunks: deque[str] = deque()
-        self._size = 0  # characters held (a cheap stand-in for bytes; the store bounds bytes)
-        self._cut = 0
+        self._size = 0  # UTF-8 bytes held
+        self._cut = 0  # UTF-8 bytes of whole chunks dropped from the head
         self._max = max_bytes
         self._listener = listener
 
@@ -29,22 +31,27 @@ class LiveOutput:
         if not text:
             return
         self._chunks.append(text)
-        self._size += len(text)
-        while self._size > self._max and len(self._chunks) > 1:
-            dropped = self._chunks.popleft()
-            self._size -= len(dropped)
-            self._cut += len(dropped)
+        self._size += _size(text)
+        # drop a head chunk only when the rest still fills the bound: ``text()`` then keeps
+        # exactly the tail the store's rule keeps of the whole output
+        while len(self._chunks) > 1:
+            head = _size(self._chunks[0])
+            if self._size - head < self._max:
+                break
+            self._chunks.popleft()
+            self._size -= head
+            self._cut += head
         if self._listener is not None:
             self._listener(text)
 
     def text(self) -> str:
-        """Everything kept so far, with a note when the head was cut."""
-        body = "".join(self._chunks)
-        if self._size > self._max:
-            body = body[-self._max :]
-        if self._cut:
-            return f"[kjobs: {self._cut} characters of earlier output were cut]\n{body}"
-        return body
+        """What is kept, bounded by the store's one rule (its note counts every byte cut)."""
+        return bound_output("".join(self._chunks), self._max, cut=self._cut)
 
     def __bool__(self) -> bool:
         return bool(self._chunks)
+
+
+def _size(text: str) -> int:
+    """UTF-8 bytes of ``text`` (ASCII, the usual case, costs no encoding)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))

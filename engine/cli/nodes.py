@@ -11,7 +11,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``nodes`` to the CLI."""
     conn = argparse.ArgumentParser(add_help=False)
     add_connection_args(conn)
-    p = sub.add_parser("nodes", parents=[conn], help="the live nodes on the server's store")
+    p = sub.add_parser(
+        "nodes",
+        parents=[conn],
+        help="the live nodes on the server's store",
+        description="List the live nodes (kjobs serve processes) that share the server's store, "
+        "with their host, pid, start, last heartbeat and running jobs.",
+    )
     set_handler(p, _nodes)
 
 

@@ -89,12 +89,13 @@ def check_store(spec: str) -> None:
     starts, so that a store it cannot use is one line ``kjobs: …`` (exit 2), not a traceback
     from the server's start-up."""
     from engine.store import MEMORY, open_store  # here: client commands do not need it
+    from engine.store.postgres import is_postgres_url
 
-    if spec == MEMORY:
-        return
+    if spec == MEMORY or is_postgres_url(spec):
+        return  # PostgreSQL: the engine's start-up connects and says what failed
+    store = open_store(spec)  # first the preflight (StoreRefused): it writes nothing
 
     async def probe() -> None:
-        store = open_store(spec)
         try:
             await store.open()
         finally:  # a failed open leaves its connection thread: release it before the loop ends
@@ -149,7 +150,8 @@ def serve(args: argparse.Namespace) -> int:
 
     from engine.api.app import create_server_app
     from engine.config import load_config
-    from engine.facade import Engine, default_store_path
+    from engine.facade import Engine
+    from engine.store import default_store_path
 
     overrides: dict[str, object] = {"kjobs.store": args.store, "kjobs.time-scale": args.time_scale}
     config = load_config(args.config, overrides=overrides)

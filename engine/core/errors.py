@@ -21,6 +21,10 @@
     │   └── ScheduleExists             a new schedule whose name is taken
     ├── ConcurrentModification        a write lost the race on a job's version (store level)
     ├── LeaseLost                     a runner's fencing token is stale: another node owns the job
+    ├── StoreError                    the store cannot do what was asked
+    │   ├── StoreRefused (OSError)     refused at start-up: the file cannot be a kjobs store
+    │   ├── StoreUnavailable (OSError) a write failed (disk full, I/O error, locked too long)
+    │   └── StoreBroken                the store failed so that the engine cannot go on
     └── StepFailure                    raised by executors: a step failed (kind = retry class)
 """
 
@@ -257,3 +261,28 @@ class StepFailure(KjobsError):
         super().__init__(message)
         self.kind = kind
         self.info = dict(info or {})
+
+
+class StoreError(KjobsError):
+    """The store cannot do what was asked."""
+
+
+class StoreRefused(StoreError, OSError):
+    """A store refused at start-up, before anything is written to it: names the path and why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"store {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreUnavailable(StoreError, OSError):
+    """A write the store did not accept (disk full, I/O error, locked too long): try later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The job store refuses writes ({reason}); try again later")
+        self.reason = reason
+
+
+class StoreBroken(StoreError):
+    """The store failed in a way the engine cannot recover from (it must stop)."""

@@ -32,6 +32,8 @@ from engine.store.rules import bound_output
 from engine.store.sqlite.db import SqliteDatabase
 from engine.store.sqlite.jobs import SqliteJobStore
 from engine.store.sqlite.leases import SqliteLeases
+from engine.store.sqlite.migrations import load_migrations
+from engine.store.sqlite.preflight import preflight
 from engine.store.sqlite.streaming import SqliteStreamingStore
 
 __all__ = [
@@ -87,6 +89,7 @@ def open_stores(
     """The stores ``spec`` names: ``":memory:"``, a ``postgresql://`` URL (a pool of
     ``pool_size`` connections), else a SQLite file (its folder is created).
 
+    A file that cannot be a kjobs store raises ``StoreRefused`` (see ``sqlite/preflight.py``).
     They are not connected yet: ``await store.open()`` (and ``close()``) as for any store.
     """
     if is_postgres_url(spec):
@@ -97,6 +100,8 @@ def open_stores(
             MemoryJobStore(max_output_bytes=max_output_bytes), MemoryStreamingStore(), None
         )
     path = Path(spec).expanduser()
+    # refuse a file that cannot be a kjobs store with one clear reason, before touching it
+    preflight(path, max((m.version for m in load_migrations()), default=0))
     path.parent.mkdir(parents=True, exist_ok=True)
     # the job store owns the database (opens and closes it); the streaming store shares it
     jobs = SqliteJobStore(path, max_output_bytes=max_output_bytes, synchronous=synchronous)

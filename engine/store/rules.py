@@ -3,6 +3,8 @@ one truncation rule for stored step output."""
 
 from __future__ import annotations
 
+import re
+
 from engine.store.ports import JobWrite
 
 
@@ -42,11 +44,34 @@ def prepare_output(text: str, max_bytes: int) -> str:
     return text
 
 
-def bound_output(text: str, max_bytes: int) -> str:
-    """Keep the tail of ``text`` within ``max_bytes`` (UTF-8), saying what was cut."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= max_bytes:
+#: the note ``bound_output`` puts before a tail it kept (parsed back by ``split_note``)
+_NOTE = "[kjobs: {cut} bytes of earlier output were cut to keep the last {limit}]\n"
+_NOTE_RE = re.compile(r"\[kjobs: (\d+) bytes of earlier output were cut to keep the last (\d+)\]\n")
+
+
+def split_note(text: str, max_bytes: int) -> tuple[int, str]:
+    """(bytes already cut, the rest) of a text that may start with the note for ``max_bytes``."""
+    match = _NOTE_RE.match(text) if text.startswith("[kjobs: ") else None
+    if match is None or int(match.group(2)) != max_bytes:
+        return 0, text
+    return int(match.group(1)), text[match.end() :]
+
+
+def bound_output(text: str, max_bytes: int, cut: int = 0) -> str:
+    """THE truncation rule: keep the tail of ``text`` within ``max_bytes`` (UTF-8 bytes).
+
+    The note before the tail states every byte cut, the ``cut`` bytes a caller dropped
+    earlier included. A text that already starts with the note (the live output's) is bounded
+    again by adding up, so bounding twice equals bounding once: no fragment of a first note
+    survives a second cut.
+    """
+    earlier, body = split_note(text, max_bytes)
+    cut += earlier
+    data = body.encode("utf-8", "replace")
+    if len(data) > max_bytes:
+        tail = data[len(data) - max_bytes :].decode("utf-8", "ignore")
+        cut += len(data) - len(tail.encode("utf-8"))
+        body = tail
+    if not cut:
         return text
-    tail = data[len(data) - max_bytes :].decode("utf-8", "ignore")
-    cut = len(data) - len(tail.encode("utf-8"))
-    return f"[kjobs: {cut} bytes of earlier output were cut to keep the last {max_bytes}]\n{tail}"
+    return _NOTE.format(cut=cut, limit=max_bytes) + body

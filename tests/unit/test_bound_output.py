@@ -7,6 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.batch.output import LiveOutput
 from engine.store.rules import bound_output, prepare_output
 
 NOTE = re.compile(
@@ -80,3 +81,37 @@ def test_prepare_output_bounds_and_replaces_lone_surrogates() -> None:
     assert prepare_output("bad \udcff byte", 100) == "bad ? byte"
     cut, _, tail = split(prepare_output("x" * 50 + "y" * 5, 5))
     assert (cut, tail) == (50, "yyyyy")
+
+
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300),
+    limit=st.integers(min_value=1, max_value=400),
+)
+def test_bounding_twice_equals_bounding_once(text: str, limit: int) -> None:
+    once = bound_output(text, limit)
+    assert bound_output(once, limit) == once
+
+
+def test_a_second_cut_adds_to_the_first_count_and_leaves_no_fragment() -> None:
+    first = bound_output("a" * 100 + "b" * 50, 50)
+    assert split(first) == (100, 50, "b" * 50)
+    second = bound_output(first + "c" * 20, 50)
+    assert split(second) == (120, 50, "b" * 30 + "c" * 20)
+
+
+def test_bytes_a_caller_dropped_earlier_are_counted() -> None:
+    assert split(bound_output("tail", 10, cut=7)) == (7, 10, "tail")
+    assert split(bound_output("0123456789abc", 10, cut=7)) == (10, 10, "3456789abc")
+
+
+@given(
+    chunks=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40), max_size=40),
+    limit=st.integers(min_value=1, max_value=120),
+)
+def test_the_live_output_agrees_with_the_store(chunks: list[str], limit: int) -> None:
+    live = LiveOutput(limit)
+    for chunk in chunks:
+        live.write(chunk)
+    whole = "".join(chunks)
+    assert live.text() == bound_output(whole, limit)
+    assert prepare_output(live.text(), limit) == bound_output(whole, limit)

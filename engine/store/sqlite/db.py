@@ -158,7 +158,7 @@ class SqliteDatabase:
             done = await self._in_thread(migrate, self._raw, self._path, self._migrations)
             self._reader = await self._connect_reader()
         except BaseException:
-            await self._release()
+            await self._release(optimize=False)  # a store that failed to open is left alone
             raise
         for version in done:
             log.info("kjobs.store.migrated", path=self._path, version=version)
@@ -219,12 +219,12 @@ class SqliteDatabase:
             raise
         return reader
 
-    async def _release(self) -> None:
+    async def _release(self, *, optimize: bool = True) -> None:
         reader, writer, raw = self._reader, self._writer, self._raw
         self._reader = self._writer = self._raw = None
         if reader is not None:
             await reader.close()
-        if raw is not None:
+        if raw is not None and optimize:
             await self._in_thread(_optimize, raw)
         if writer is not None:
             await writer.close()
