@@ -137,6 +137,8 @@ _MASKS = (
     (re.compile(r"\b\d+@[\w.-]+"), "<node>"),
     (re.compile(r"[▁▂▃▄▅▆▇█]+"), "▇"),
     (re.compile(r"#+\.*|\.+(?=\])"), "#"),  # progress bars
+    # a duration's unit follows its size ("989 ms" one run, "2.3 s" the next)
+    (re.compile(r"(?<![\w.])\d[\d,]*(\.\d+)? ?(ms|s|min|h)\b"), "<duration>"),
     (re.compile(r"(?<![\w.])-?\d[\d,]*(\.\d+)?(?![\w])"), "N"),
     (re.compile(r"\s+"), " "),
 )
