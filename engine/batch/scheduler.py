@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 from anyio.abc import TaskGroup
 
+from engine.batch.execution import ProfileLookup, StepExecution, reattach_info
 from engine.batch.leasing import LeaseHolder, Runner
 from engine.batch.output import LiveOutput
 from engine.batch.writer import Decide, JobWriter
@@ -39,15 +40,11 @@ from engine.core.errors import (
 )
 from engine.core.jobs import Job, Step
 from engine.core.states import State
-from engine.events import EventBus, OutputLine
+from engine.events import EventBus
 from engine.logging import get_logger
 from engine.store.ports import JobStore, Lease, LeaseStore
-from steps import executor_for
-from steps.base import LazyRandom, Profile, StepContext
 
 log = get_logger()
-
-ProfileLookup = Callable[[str], Profile]
 
 
 @dataclass(order=True)
@@ -57,7 +54,7 @@ class _Waiting:
     job_id: str = field(compare=False)
 
 
-class Scheduler(LeaseHolder):
+class Scheduler(LeaseHolder, StepExecution):
     """Runs READY jobs through their steps with the configured executors."""
 
     def __init__(
@@ -232,7 +229,7 @@ class Scheduler(LeaseHolder):
         if not ops.queued(job) or self._closing:
             return
         current = job.current_step
-        previous = _reattach_info(current) if current is not None else None
+        previous = reattach_info(current) if current is not None else None
         job, effects = await self._writer.apply(
             job,
             lambda j: ops.start_next_step(j, self._clock.now_ms(), self._instance),
@@ -284,59 +281,6 @@ class Scheduler(LeaseHolder):
             return lambda j: ops.step_retrying(j, sequence, outcome.info, now())
         return lambda j: ops.step_failed(j, sequence, outcome.info, now())
 
-    async def _execute(
-        self, job: Job, step: Step, output: LiveOutput, previous: Mapping[str, str] | None
-    ) -> StepFailure | dict[str, str]:
-        ctx = StepContext(
-            job_id=job.id,
-            step=step,
-            params=job.params,
-            output=output,
-            info=_InfoSink(self, job.id, step.sequence),
-            clock=self._clock,
-            rng=LazyRandom(f"{self._settings.seed}:{job.id}:{step.sequence}:{step.attempts}"),
-            profile=self._profiles(step.spec.profile),
-            time_scale=self._settings.time_scale,
-            workdir=self._job_workdir(job.id),
-            env=dict(self._settings.env),
-            grace_seconds=self._settings.grace_seconds,
-            previous_info=previous,
-            attempt=step.attempts,
-        )
-        log.debug("kjobs.step.started", job_id=job.id, step_id=step.id, attempt=step.attempts)
-        try:
-            result = await executor_for(step.spec).run(ctx)
-        except StepFailure as failure:
-            log.info("kjobs.step.failed", job_id=job.id, step_id=step.id, reason=str(failure))
-            output.write(f"{failure}\n")
-            return failure
-        except Exception as exc:  # an executor bug must not take the engine down
-            log.exception("kjobs.step.crashed", job_id=job.id, step_id=step.id)
-            output.write(f"{type(exc).__name__}: {exc}\n")
-            return StepFailure(str(exc), kind=type(exc).__name__)
-        return dict(result.info)
-
-    def _job_workdir(self, job_id: str) -> Path:
-        running = self._running.get(job_id)
-        if running is None:
-            return self._workdir / job_id
-        if running.workdir is None:
-            running.workdir = self._workdir / job_id
-        return running.workdir
-
-    def _should_retry(self, step: Step, failure: StepFailure) -> bool:
-        s = self._settings
-        return ops.retry_allowed(step.retries, s.retry, failure.kind, s.retry_exception_classes)
-
-    async def _retry_wait(self, job: Job) -> None:
-        running = self._running[job.id]
-        with anyio.CancelScope() as scope:
-            running.scope = scope
-            await self._clock.sleep(self._settings.retry_interval_ms / 1000)
-        running.scope = None
-        if scope.cancelled_caught:
-            raise NotAllowed(f"job {job.id} was interrupted while waiting to retry")
-
     async def _keep_interrupted_output(
         self, job_id: str, step: Step, output: LiveOutput, lease: Lease | None
     ) -> None:
@@ -361,40 +305,3 @@ class Scheduler(LeaseHolder):
 
     def _now(self) -> int:
         return self._clock.now_ms()
-
-    def _line_listener(self, step: Step) -> Callable[[str], None] | None:
-        if not self._events.active:
-            return None
-        events, job_id, step_id = self._events, step.job_id, step.id
-        return lambda text: events.publish(OutputLine(job_id, self._clock.now_ms(), step_id, text))
-
-    async def update_info(
-        self, job_id: str, sequence: int, info: Mapping[str, str], wait_time_ms: int | None
-    ) -> None:
-        """Make a running step's progress info durable (called by executors via the sink)."""
-        running = self._running.get(job_id)
-        job = running.job if running is not None and running.job is not None else None
-        if job is None:
-            job = await self._store.get_job(job_id)
-        stored, _ = await self._writer.apply(
-            job,
-            lambda j: ops.update_step_info(j, sequence, info, self._now(), wait_time_ms),
-            lease=running.lease if running is not None else None,
-        )
-        if running is not None:
-            running.job = stored
-
-
-class _InfoSink:
-    def __init__(self, scheduler: Scheduler, job_id: str, sequence: int) -> None:
-        self._scheduler = scheduler
-        self._job_id = job_id
-        self._sequence = sequence
-
-    async def update(self, info: Mapping[str, str], wait_time_ms: int | None = None) -> None:
-        await self._scheduler.update_info(self._job_id, self._sequence, info, wait_time_ms)
-
-
-def _reattach_info(step: Step) -> Mapping[str, str] | None:
-    # Only crash recovery may re-attach; a paused or resumed step re-runs from scratch.
-    return dict(step.info) if step.reattach and step.info else None
