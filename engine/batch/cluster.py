@@ -165,10 +165,13 @@ class NodeAgent:
 
     async def _check(self, renew_every: int) -> None:
         scheduler = self._scheduler
+        # The runners' leases are taken BEFORE the store is read: a lease claimed while the
+        # read is under way is not in its answer, and must not be taken for a lost one.
+        mine = scheduler.leased()
         held = await self._leases.held(scheduler.node_id)
-        for lease in scheduler.leased():
+        for lease in mine:
             if held.get(lease.job_id) != lease.token:
-                scheduler.lease_lost(lease.job_id)
+                scheduler.lease_lost(lease.job_id, lease.token)
                 continue
             now = self._clock.now_ms()
             if lease.expires - now > scheduler.lease_ms - renew_every:
@@ -176,7 +179,7 @@ class NodeAgent:
             try:
                 scheduler.renewed(await self._leases.renew(lease, now, scheduler.lease_ms))
             except LeaseLost:
-                scheduler.lease_lost(lease.job_id)
+                scheduler.lease_lost(lease.job_id, lease.token)
 
 
 _ENGINES = itertools.count(1)  #: engines made in this process

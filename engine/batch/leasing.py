@@ -61,10 +61,16 @@ class LeaseHolder:
         #: called when a runner ends and the queue has room (the node agent looks for work)
         self.on_slot_free: Callable[[], None] | None = None
 
-    def lease_lost(self, job_id: str) -> None:
-        """The job's lease is gone: its runner writes nothing more, its step is killed."""
+    def lease_lost(self, job_id: str, token: int | None = None) -> None:
+        """The job's lease is gone: its runner writes nothing more, its step is killed.
+
+        ``token`` names the lost lease when the caller checked one: a runner of the same job
+        that holds a newer lease (the job was run again since) keeps it.
+        """
         running = self._running.get(job_id)
         if running is None or running.lost:
+            return
+        if token is not None and (running.lease is None or running.lease.token != token):
             return
         running.lost = True
         self.leases_lost += 1
