@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -323,3 +324,22 @@ async def test_reads_see_every_returned_write(db: SqliteDatabase) -> None:
         assert await store.get_job(job.id) == job
     await store.close()  # not the owner: the database stays open
     assert db.is_open
+
+
+async def test_a_long_op_commits_on_the_writers_thread_never_the_loops(
+    notes_db: SqliteDatabase,
+) -> None:
+    loop_thread = threading.get_ident()
+
+    def where(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO test_notes (note) VALUES ('x')")
+        return threading.get_ident()
+
+    assert await notes_db.write_sync(where) == loop_thread  # NORMAL: a short op commits inline
+    assert await notes_db.write_sync(where, inline=False) != loop_thread
+    # a short op queued beside a long one commits with it, on the writer's thread
+    beside = await asyncio.gather(
+        notes_db.write_sync(where, inline=False), notes_db.write_sync(where)
+    )
+    assert loop_thread not in beside
+    assert notes(notes_db.path) == ["x"] * 4

@@ -32,6 +32,8 @@ class Pending:
     op: Callable[..., Any]
     sync: bool  #: a ``SyncWriteOp`` (else a ``WriteOp``)
     future: asyncio.Future[Any]
+    #: may commit on the event loop's thread (``db.py``); a long op (a sweep batch) may not
+    inline: bool = True
 
 
 Outcome = tuple[Pending, bool, Any]  #: (write, succeeded, result or clean error)
@@ -132,3 +134,11 @@ def settle_error(item: Pending, error: BaseException) -> None:
     """The write failed: its caller gets ``error`` (unless it gave up)."""
     if not item.future.done():
         item.future.set_exception(error)
+
+
+def optimize(conn: sqlite3.Connection) -> None:
+    """``PRAGMA optimize`` before closing, as SQLite recommends; never fatal."""
+    try:
+        conn.execute("PRAGMA optimize")
+    except sqlite3.Error as exc:
+        log.warning("kjobs.store.optimize_failed", error=repr(exc))

@@ -58,6 +58,7 @@ from engine.logging import get_logger
 from engine.store.sqlite.batch import OpFailed as _OpFailed
 from engine.store.sqlite.batch import Outcome as _Outcome
 from engine.store.sqlite.batch import Pending as _Pending
+from engine.store.sqlite.batch import optimize as _optimize
 from engine.store.sqlite.batch import rollback as _rollback
 from engine.store.sqlite.batch import run_async as _run_async
 from engine.store.sqlite.batch import run_sync as _run_sync
@@ -249,16 +250,17 @@ class SqliteDatabase:
         """Run the async ``op`` in the next group-commit transaction; its result once committed."""
         return cast(T, await self._submit(op, sync=False))
 
-    async def write_sync(self, fn: SyncWriteOp[T]) -> T:
-        """Run the plain ``fn`` on the writer's thread in the next group-commit transaction."""
-        return cast(T, await self._submit(fn, sync=True))
+    async def write_sync(self, fn: SyncWriteOp[T], *, inline: bool = True) -> T:
+        """Run the plain ``fn`` on the writer's thread in the next group-commit transaction
+        (``inline=False``: a long op, whose batch never commits on the event loop's thread)."""
+        return cast(T, await self._submit(fn, sync=True, inline=inline))
 
-    async def _submit(self, op: Callable[..., Any], *, sync: bool) -> Any:
+    async def _submit(self, op: Callable[..., Any], *, sync: bool, inline: bool = True) -> Any:
         task = self._writer_task
         if task is None or self._closing or task.done():
             raise RuntimeError("the database is not open for writes")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(op, sync, future))
+        self._queue.append(_Pending(op, sync, future, inline))
         self._wakeup.set()
         return await future
 
@@ -324,9 +326,9 @@ class SqliteDatabase:
         """A batch of sync writes run on the loop thread: a commit without the round trip
         through the writer's thread and its fight for the GIL. None when it may not (an async
         op, FULL durability) or when another connection holds the write lock: the loop must
-        never wait for a lock."""
+        never wait for a lock, nor run a long op."""
         raw = self._raw
-        if not self._inline or raw is None or not all(item.sync for item in batch):
+        if not self._inline or raw is None or not all(i.sync and i.inline for i in batch):
             return None
         raw.execute("PRAGMA busy_timeout = 0")
         try:
@@ -361,14 +363,6 @@ class SqliteDatabase:
             raise
         self._committed_batches += 1
         return outcomes
-
-
-def _optimize(conn: sqlite3.Connection) -> None:
-    """``PRAGMA optimize`` before closing, as SQLite recommends; never fatal."""
-    try:
-        conn.execute("PRAGMA optimize")
-    except sqlite3.Error as exc:
-        log.warning("kjobs.store.optimize_failed", error=repr(exc))
 
 
 class SqliteStoreBase:

@@ -107,14 +107,18 @@ class SqliteOps:
         await self._db.write_sync(op)
 
     async def sweep_jobs(self, ended_before: int, limit: int) -> list[str]:
-        """Delete one batch of old FINISHED / DISCARDED jobs (one short transaction)."""
+        """Delete one batch of old FINISHED / DISCARDED jobs (one short transaction).
+
+        Its cascades touch a big store all over: it commits on the writer's thread, so the
+        event loop (the API, the runners) goes on meanwhile.
+        """
         sql = SWEEP_JOBS.format(marks=", ".join("?" * len(_SWEPT)))
 
         def op(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(sql, (ended_before, *_SWEPT, max(0, limit))).fetchall()
             return [str(row[0]) for row in rows]
 
-        return await self._db.write_sync(op)
+        return await self._db.write_sync(op, inline=False)
 
     async def save_schedule(self, schedule: Schedule, expected_version: int | None) -> Schedule:
         """Insert (``expected_version`` None) or compare-and-set update."""
