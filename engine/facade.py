@@ -33,6 +33,7 @@ from engine.batch.output import NO_OUTPUT
 from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
+from engine.collector import collector_threshold
 from engine.config import Config, load_config
 from engine.core import operations as ops
 from engine.core.errors import JobNotFound
@@ -130,6 +131,7 @@ class Engine:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            stack.enter_context(collector_threshold(self.settings.gc_threshold))
             await self.store.open()
             stack.push_async_callback(self.store.close)
             if self._streaming_store is not None:

@@ -181,6 +181,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("kjobs.users", "engine", "users", "users"),
     Setting("kjobs.metrics.public", "engine", "metrics_public", "bool", None,
             "KJOBS_METRICS_PUBLIC"),
+    Setting("kjobs.gc-threshold", "engine", "gc_threshold", "int", non_negative,
+            "KJOBS_GC_THRESHOLD"),
     Setting("kjobs.log.level", "logging", "level", "str", _LEVELS, "KJOBS_LOG_LEVEL"),
     Setting("kjobs.log.format", "logging", "format", "str",
             one_of(("auto", "console", "json"), "format"), "KJOBS_LOG_FORMAT"),

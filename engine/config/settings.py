@@ -56,6 +56,7 @@ class EngineSettings:
     version: str = "4.0.0.0"  #: kjobs.version: the ``version`` shown in JSON
     users: tuple[User, ...] = (User("ADMIN", "KYLIN"),)
     metrics_public: bool = False  #: kjobs.metrics.public: serve /metrics without credentials
+    gc_threshold: int = 20_000  #: kjobs.gc-threshold: young collections while running; 0 = off
     env: tuple[tuple[str, str], ...] = ()  #: kjobs.job.env: environment for real shell steps
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
