@@ -83,9 +83,6 @@ DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 log = get_logger()
 
 
-# -- the database -----------------------------------------------------------------------------
-
-
 class SqliteDatabase:
     """One SQLite file: a writer task with group commit, a read connection, migrations."""
 
@@ -119,6 +116,7 @@ class SqliteDatabase:
         #: a batch of one sync write commits on the loop thread (no thread hop) when a commit
         #: cannot wait on the disk: NORMAL syncs the WAL at checkpoints only
         self._inline = level == "NORMAL"
+        self._waits = True  #: the writer connection's busy timeout is on (see _wait_for_locks)
 
     @property
     def path(self) -> str:
@@ -205,6 +203,7 @@ class SqliteDatabase:
 
     def _configure_writer(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        self._waits = True
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
@@ -226,6 +225,7 @@ class SqliteDatabase:
         if reader is not None:
             await reader.close()
         if raw is not None and optimize:
+            await self._in_thread(self._wait_for_locks, raw, True)
             await self._in_thread(_optimize, raw)
         if writer is not None:
             await writer.close()
@@ -323,20 +323,17 @@ class SqliteDatabase:
             _settle_all(outcomes)
 
     def _run_inline(self, batch: list[_Pending]) -> list[_Outcome] | None:
-        """A batch of sync writes run on the loop thread: a commit without the round trip
-        through the writer's thread and its fight for the GIL. None when it may not (an async
-        op, FULL durability) or when another connection holds the write lock: the loop must
-        never wait for a lock, nor run a long op."""
+        """A batch of sync writes run on the loop thread: no round trip through the writer's
+        thread and its fight for the GIL. None when it may not (an async or long op, FULL
+        durability) or when another connection holds the lock: the loop never waits for one."""
         raw = self._raw
         if not self._inline or raw is None or not all(i.sync and i.inline for i in batch):
             return None
-        raw.execute("PRAGMA busy_timeout = 0")
+        self._wait_for_locks(raw, False)  # stays off until the writer's thread needs it
         try:
             raw.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return None  # busy: the writer's thread waits for the lock instead
-        finally:
-            raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         try:
             outcomes = _run_sync(raw, batch, False, True)
         except BaseException:
@@ -351,6 +348,8 @@ class SqliteDatabase:
         assert conn is not None and raw is not None
         runs = _runs(batch)
         outcomes: list[_Outcome] = []
+        if not self._waits:
+            await self._in_thread(self._wait_for_locks, raw, True)
         try:
             for index, (sync, items) in enumerate(runs):
                 begin, commit = index == 0, index == len(runs) - 1
@@ -363,6 +362,12 @@ class SqliteDatabase:
             raise
         self._committed_batches += 1
         return outcomes
+
+    def _wait_for_locks(self, raw: sqlite3.Connection, waits: bool) -> None:
+        """The writer's busy timeout: off on the loop thread, on in the writer's thread."""
+        if self._waits != waits:
+            raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms if waits else 0}")
+            self._waits = waits
 
 
 class SqliteStoreBase:

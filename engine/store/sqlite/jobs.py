@@ -29,7 +29,13 @@ from engine.store.sqlite.codec import (
     summary_row,
 )
 from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
-from engine.store.sqlite.leases import DELETE_LEASE, SqliteLeases, check_lease
+from engine.store.sqlite.leases import (
+    DELETE_LEASE,
+    LEASE_HELD,
+    SqliteLeases,
+    check_lease,
+    lease_row,
+)
 from engine.store.sqlite.ops import SqliteOps, outbox_statement
 from engine.store.sqlite.segments import SegmentCache
 
@@ -57,6 +63,8 @@ UPDATE job_steps SET state = ?, start_time = ?, end_time = ?, wait_time = ?, inf
                      attempts = ?, retries = ?, reattach = ?
 WHERE job_id = ? AND sequence = ?
 """
+# A runner's write: the same, and the lease must still be the job's current one.
+UPDATE_JOB_LEASED: Final = f"{UPDATE_JOB.rstrip()} AND EXISTS ({LEASE_HELD})\n"
 DELETE_JOB: Final = "DELETE FROM jobs WHERE id = ? AND version = ?"  # the rest cascades
 JOB_EXISTS: Final = "SELECT 1 FROM jobs WHERE id = ?"
 _SELECT_SUMMARY: Final = f"SELECT jobs.id, project, cube, cube_key, {SUMMARY_COLUMNS}, def.data"
@@ -145,10 +153,15 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
         rest = statements[1:]
         lease = write.lease
 
+        if lease is not None and first_sql is UPDATE_JOB:  # fenced by the guarded UPDATE
+            first_sql, first_row = UPDATE_JOB_LEASED, (*first_row, *lease_row(lease))
+
         def op(conn: sqlite3.Connection) -> Job:
-            if lease is not None:  # a runner's write: fenced (before anything is written)
-                check_lease(conn, lease)
+            if lease is not None and first_sql is not UPDATE_JOB_LEASED:
+                check_lease(conn, lease)  # a runner's write: fenced before anything is written
             if conn.execute(first_sql, first_row).rowcount != 1:
+                if lease is not None:
+                    check_lease(conn, lease)  # LeaseLost rather than a lost race
                 raise ConcurrentModification(job.id, base)
             for sql, rows in rest:
                 conn.executemany(sql, rows)

@@ -29,7 +29,7 @@ RELEASE: Final = """
 UPDATE leases SET owner = '', expires = 0 WHERE job_id = ? AND owner = ? AND token = ?
 """
 REVOKE: Final = "UPDATE leases SET owner = '', expires = 0 WHERE job_id = ?"
-CHECK: Final = "SELECT 1 FROM leases WHERE job_id = ? AND owner = ? AND token = ?"
+LEASE_HELD: Final = "SELECT 1 FROM leases WHERE job_id = ? AND owner = ? AND token = ?"
 HELD: Final = "SELECT job_id, token FROM leases WHERE owner = ?"
 CLAIMABLE: Final = """
 SELECT j.id, j.state, j.priority, j.create_time FROM jobs AS j
@@ -53,9 +53,14 @@ EXPIRE_OWNER: Final = "UPDATE leases SET expires = 0 WHERE owner = ?"
 DELETE_LEASE: Final = "DELETE FROM leases WHERE job_id = ?"
 
 
+def lease_row(lease: Lease) -> tuple[str, str, int]:
+    """The parameters of ``LEASE_HELD``."""
+    return (lease.job_id, lease.owner, lease.token)
+
+
 def check_lease(conn: sqlite3.Connection, lease: Lease) -> None:
     """Inside a write: ``LeaseLost`` unless ``lease`` is still the job's current one."""
-    if conn.execute(CHECK, (lease.job_id, lease.owner, lease.token)).fetchone() is None:
+    if conn.execute(LEASE_HELD, lease_row(lease)).fetchone() is None:
         raise LeaseLost(lease.job_id, lease.owner, lease.token)
 
 
