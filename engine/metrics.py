@@ -17,7 +17,7 @@ Other parts of the engine register their own metrics on ``registry`` (the cluste
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -38,6 +38,7 @@ RESULTS = (State.SUCCEED, State.ERROR, State.DISCARDED)
 STEP_ENDS = frozenset({State.SUCCEED, State.ERROR})
 
 Slots = Callable[[], tuple[int, int]]  #: () -> (used, capacity)
+_Labelled = TypeVar("_Labelled", Gauge, Counter, Histogram)
 
 
 class EngineMetrics:
@@ -83,6 +84,7 @@ class EngineMetrics:
             self.jobs.labels(rest)
         for result in RESULTS:
             self.finished.labels(result.rest_name)
+        self._children: dict[tuple[object, str], Any] = {}
         self._slots: Slots = lambda: (0, 0)
         self._streaming: StreamingService | None = None
         reg.register(_LiveGauges(self))
@@ -105,18 +107,25 @@ class EngineMetrics:
         """Account one stored job write (the event bus calls this on every write)."""
         if old is None or old.state is not new.state:
             if old is not None:
-                self.jobs.labels(old.state.rest_name).dec()
-            self.jobs.labels(new.state.rest_name).inc()
+                self._of(self.jobs, old.state.rest_name).dec()
+            self._of(self.jobs, new.state.rest_name).inc()
             if new.state in RESULTS:
-                self.finished.labels(new.state.rest_name).inc()
+                self._of(self.finished, new.state.rest_name).inc()
         if old is None:
             return
         if not old.start_time and new.start_time:
             self.job_wait.observe(max(0, new.start_time - new.create_time) / 1000)
         for before, step in zip(old.steps, new.steps, strict=False):
-            if step.state is not before.state and step.state in STEP_ENDS:
+            if step is not before and step.state is not before.state and step.state in STEP_ENDS:
                 seconds = max(0, step.end_time - step.start_time) / 1000
-                self.step_duration.labels(step.spec.cmd_type).observe(seconds)
+                self._of(self.step_duration, step.spec.cmd_type).observe(seconds)
+
+    def _of(self, metric: _Labelled, label: str) -> _Labelled:
+        """``metric.labels(label)``, kept: ``labels`` takes a lock and builds a key each time."""
+        child: _Labelled | None = self._children.get((metric, label))
+        if child is None:
+            child = self._children[(metric, label)] = metric.labels(label)
+        return child
 
     def job_dropped(self, job: Job) -> None:
         """A job was deleted."""

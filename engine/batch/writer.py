@@ -15,7 +15,6 @@ in the write's transaction; for any other store ``verify`` checks it just before
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -186,18 +185,12 @@ class JobWriter:
         if plan.delete:
             await self._store.delete_job(old.id, old.version)
             return old
-        write = JobWrite(
-            new, old.version, plan.segments, plan.outputs, base=old, notification=plan.notification
-        )
-        return await self._save(self._fenced(write, lease))
-
-    def _fenced(self, write: JobWrite, lease: Lease | None) -> JobWrite:
-        if lease is None:
-            return write
-        if self._verify is not None:
-            self._verify(lease)
-            return write
-        return dataclasses.replace(write, lease=lease)
+        if lease is not None and self._verify is not None:
+            self._verify(lease)  # a store without leases of its own: checked just before
+            lease = None
+        write = JobWrite(new, old.version, plan.segments, plan.outputs, base=old,
+                         notification=plan.notification, lease=lease)  # fmt: skip
+        return await self._save(write)
 
     def _after(self, old: Job | None, stored: Job, plan: _Plan) -> None:
         if plan.delete:

@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from engine.core.errors import ConcurrentModification
 
@@ -27,44 +29,72 @@ MAX_RACES = 50  #: a decision re-taken this often in a row means something is ba
 
 
 class JobLocks:
-    """One ``anyio.Lock`` per job id, kept only while someone holds or waits for it.
+    """A lock per job id: a FIFO of waiters, kept only while someone holds or waits for it.
 
     ``checkpoint=False`` takes a free lock without yielding to the event loop (anyio's
-    ``acquire`` always yields once): the batch writer uses it, so adding its lock did not
+    ``Lock.acquire`` always yields once): the batch writer uses it, so adding its lock did not
     change how tasks interleave (a simulation's event log stays byte-identical); the
-    streaming runtime keeps the yield its writes always had.
+    streaming runtime keeps the yield its writes always had. A free lock costs a dict entry,
+    not a lock object (the writer takes one per step).
     """
 
     def __init__(self, *, checkpoint: bool = True) -> None:
-        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+        #: job id -> the futures of its waiters, first come first served (while it is held)
+        self._locks: dict[str, deque[asyncio.Future[None]]] = {}
         self._checkpoint = checkpoint
 
-    @asynccontextmanager
-    async def hold(self, job_id: str) -> AsyncIterator[None]:
-        """Hold the job's lock for the body."""
-        lock, users = self._locks.get(job_id) or (anyio.Lock(), 0)
-        self._locks[job_id] = (lock, users + 1)
-        try:
-            await self._acquire(lock)
-            try:
-                yield
-            finally:
-                lock.release()
-        finally:
-            lock, users = self._locks[job_id]
-            if users == 1:
-                del self._locks[job_id]
-            else:
-                self._locks[job_id] = (lock, users - 1)
+    def hold(self, job_id: str) -> _Held:
+        """``async with locks.hold(job_id):`` holds the job's lock for the body."""
+        return _Held(self, job_id)
 
-    async def _acquire(self, lock: anyio.Lock) -> None:
-        if not self._checkpoint:
-            try:
-                lock.acquire_nowait()
+    async def _acquire(self, job_id: str) -> None:
+        waiters = self._locks.get(job_id)
+        if waiters is None:  # free: as anyio's Lock, a cancelled caller does not take it
+            if self._checkpoint:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+            self._locks[job_id] = deque()
+            if self._checkpoint:
+                try:
+                    await anyio.lowlevel.cancel_shielded_checkpoint()
+                except BaseException:
+                    self._release(job_id)
+                    raise
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release(job_id)  # handed over just as it was cancelled: pass it on
+            else:
+                waiter.cancel()  # the next release skips it
+            raise
+
+    def _release(self, job_id: str) -> None:
+        waiters = self._locks[job_id]
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the first live waiter owns it now
                 return
-            except anyio.WouldBlock:
-                pass
-        await lock.acquire()
+        del self._locks[job_id]
+
+
+class _Held:
+    """The context manager of ``JobLocks.hold`` (a class: cheaper than a generator)."""
+
+    __slots__ = ("_job_id", "_locks")
+
+    def __init__(self, locks: JobLocks, job_id: str) -> None:
+        self._locks = locks
+        self._job_id = job_id
+
+    async def __aenter__(self) -> None:
+        await self._locks._acquire(self._job_id)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._locks._release(self._job_id)
 
 
 async def shielded(write: Callable[[], Awaitable[T]]) -> T:
