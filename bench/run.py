@@ -7,6 +7,7 @@ figures null, with the reason under ``details``, and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -75,7 +76,9 @@ QUICK: Final = Sizes(
 )  # fmt: skip
 
 Progress = Callable[[str], None]
-StageFn = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+Figures = tuple[dict[str, Any], dict[str, Any]]  #: (the issue's figures, details)
+StageFn = Callable[[], Figures]
+Stage = Callable[[Path, Sizes], Figures]
 
 
 @dataclass
@@ -130,136 +133,153 @@ STAGES: Final = (
 )  # fmt: skip
 
 
+def _folder(root: Path, name: str) -> Path:
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _baseline(root: Path, s: Sizes) -> Figures:
+    path = _folder(root, "baseline") / "baseline.sqlite"
+    out = anyio.run(baseline.group_commit_loop, path, s.jobs, s.steps, s.concurrency)
+    return {"baseline_steps_per_s": rounded(out["steps_per_s"], 0)}, out
+
+
+def _durable(root: Path, s: Sizes) -> Figures:
+    with sampled() as profile:
+        out = anyio.run(
+            batch.durable_throughput, _folder(root, "durable"), s.jobs, s.steps, s.concurrency
+        )
+    out["durability"] = "WAL synchronous=NORMAL (the store's default)"
+    out["profile"] = profile
+    return {"durable_steps_per_s": rounded(out["steps_per_s"], 0)}, out
+
+
+def _latency(root: Path, s: Sizes) -> Figures:
+    with sampled() as profile:
+        out = anyio.run(batch.step_latency, _folder(root, "latency"), s.latency_jobs, s.steps)
+    out["profile"] = profile
+    figures = {
+        "step_overhead_us_p50": rounded(out["step_overhead_us_p50"]),
+        "step_overhead_us_p99": rounded(out["step_overhead_us_p99"]),
+        "submit_to_running_ms_p50": rounded(out["submit_to_running_ms_p50"], 3),
+    }
+    return figures, out
+
+
+def _shell(root: Path, s: Sizes) -> Figures:
+    out = anyio.run(shell.shell_throughput, _folder(root, "shell"), s.shell_jobs, s.shell_steps)
+    return {"shell_steps_per_s": rounded(out["steps_per_s"], 0)}, out
+
+
+def _cancel(root: Path, s: Sizes) -> Figures:
+    out = anyio.run(shell.cancel_latency, _folder(root, "cancel"), s.cancel_samples, s.grace_s)
+    figures = {
+        "cancel_to_sigterm_ms": rounded(out["cancel_to_sigterm_ms"], 2),
+        "cancel_to_group_dead_ms": rounded(out["cancel_to_group_dead_ms"], 1),
+    }
+    return figures, out
+
+
+def _api(root: Path, s: Sizes) -> Figures:
+    out = api.get_job_load(_folder(root, "api"), s.api_clients, s.api_seconds)
+    figures = {
+        "api_get_job_rps": rounded(out["rps"], 0),
+        "api_p99_ms": rounded(out["p99_ms"], 2),
+    }
+    return figures, out
+
+
+def _rest(root: Path, s: Sizes) -> Figures:
+    out = rest.sample_builds(_folder(root, "rest"), s.rest_builds, s.rest_clients)
+    figures = {
+        "rest_steps_per_s": rounded(out["steps_per_s"], 0),
+        "rest_submit_ms_p50": rounded(out["submit_ms_p50"], 2),
+        "rest_submit_ms_p99": rounded(out["submit_ms_p99"], 2),
+    }
+    return figures, out
+
+
+def _listing(root: Path, s: Sizes) -> Figures:
+    work = _folder(root, "listing")
+    store = work / "jobs.sqlite"
+    filled = listing.fill(store, s.stored_jobs)
+    rss = memory.idle_engine_rss(store)
+    listed = listing.list_latency(store, work, s.list_rounds)
+    grown = listing.fill(store, s.stored_jobs_large - s.stored_jobs, first=s.stored_jobs)
+    rss_large = memory.idle_engine_rss(store)
+    listed_large = listing.list_latency(store, work, s.list_rounds)
+    figures = {
+        "list_jobs_p99_ms_100k": rounded(listed["p99_ms"], 2),
+        "rss_mb_100k_jobs": rounded(rss["rss_mb"], 1),
+        "list_jobs_p99_ms_1m": rounded(listed_large["p99_ms"], 2),
+        "rss_mb_1m_jobs": rounded(rss_large["rss_mb"], 1),
+    }
+    detail = {"store": filled, "rss": rss, "list": listed}
+    detail["large"] = {"store": grown, "rss": rss_large, "list": listed_large}
+    return figures, detail
+
+
+def _streaming(root: Path, s: Sizes) -> Figures:
+    work = _folder(root, "streaming")
+    try:
+        out = streaming.http_list_latency(work, s.streaming_jobs, s.list_rounds)
+    except streaming.RouteMissing as missing:
+        out = anyio.run(streaming.list_latency, work, s.streaming_jobs, s.list_rounds)
+        out["http"] = str(missing)
+    return {"streaming_list_p99_ms_10k": rounded(out["p99_ms"], 2)}, out
+
+
+def _monitor(root: Path, s: Sizes) -> Figures:
+    work = _folder(root, "monitor")
+    store = work / "jobs.sqlite"
+    filled = listing.fill(store, s.stored_jobs)
+    page = monitor.page_load(store, work, s.page_rounds)
+    fanout = monitor.sse_fanout(work, s.sse_clients, s.sse_jobs)
+    figures = {
+        "monitor_page_load_ms_100k": rounded(page["p50_ms"], 0),
+        "sse_events_per_s_100_clients": rounded(fanout["events_per_s"], 0),
+    }
+    return figures, {"store": filled, "page": page, "fanout": fanout}
+
+
+def _simulation(root: Path, s: Sizes) -> Figures:
+    out = simulation.scenario_wall(_folder(root, "simulation"), hours=s.sim_hours)
+    figures = {
+        "sim_24h_wall_s": rounded(out["wall_s"], 1),
+        "sim_events_per_s": rounded(out["events"] / out["wall_s"], 0),
+    }
+    return figures, out
+
+
+def _ops(root: Path, s: Sizes) -> Figures:
+    sent = anyio.run(ops.notifier_throughput, _folder(root, "notifier"), s.notifications)
+    swept = anyio.run(ops.sweep_time, _folder(root, "sweep"), s.swept_jobs)
+    figures = {
+        "notifier_per_s": rounded(sent["per_s"], 0),
+        "sweep_100k_s": rounded(swept["wall_s"], 2),
+    }
+    return figures, {"notifier": sent, "sweep": swept}
+
+
+#: (stage, the figures it gives, how it runs), in the order a run takes them
+STAGE_TABLE: Final[tuple[tuple[str, tuple[str, ...], Stage], ...]] = (
+    ("baseline", ("baseline_steps_per_s",), _baseline),
+    ("durable", ("durable_steps_per_s",), _durable),
+    ("latency", ("step_overhead_us_p50", "step_overhead_us_p99", "submit_to_running_ms_p50"),
+     _latency),
+    ("shell", ("shell_steps_per_s",), _shell),
+    ("cancel", ("cancel_to_sigterm_ms", "cancel_to_group_dead_ms"), _cancel),
+    ("api", ("api_get_job_rps", "api_p99_ms"), _api),
+    ("rest", ("rest_steps_per_s", "rest_submit_ms_p50", "rest_submit_ms_p99"), _rest),
+    ("listing", ("list_jobs_p99_ms_100k", "rss_mb_100k_jobs", "list_jobs_p99_ms_1m",
+                 "rss_mb_1m_jobs"), _listing),
+    ("streaming", ("streaming_list_p99_ms_10k",), _streaming),
+    ("simulation", ("sim_24h_wall_s", "sim_events_per_s"), _simulation),
+    ("ops", ("notifier_per_s", "sweep_100k_s"), _ops),
+    ("monitor", ("monitor_page_load_ms_100k", "sse_events_per_s_100_clients"), _monitor),
+)  # fmt: skip
+
+
 def _stages(root: Path, s: Sizes) -> list[tuple[str, tuple[str, ...], StageFn]]:
-    def folder(name: str) -> Path:
-        path = root / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def run_baseline() -> tuple[dict[str, Any], dict[str, Any]]:
-        path = folder("baseline") / "baseline.sqlite"
-        out = anyio.run(baseline.group_commit_loop, path, s.jobs, s.steps, s.concurrency)
-        return {"baseline_steps_per_s": rounded(out["steps_per_s"], 0)}, out
-
-    def run_durable() -> tuple[dict[str, Any], dict[str, Any]]:
-        with sampled() as profile:
-            out = anyio.run(
-                batch.durable_throughput, folder("durable"), s.jobs, s.steps, s.concurrency
-            )
-        out["durability"] = "WAL synchronous=NORMAL (the store's default)"
-        out["profile"] = profile
-        return {"durable_steps_per_s": rounded(out["steps_per_s"], 0)}, out
-
-    def run_latency() -> tuple[dict[str, Any], dict[str, Any]]:
-        with sampled() as profile:
-            out = anyio.run(batch.step_latency, folder("latency"), s.latency_jobs, s.steps)
-        out["profile"] = profile
-        figures = {
-            "step_overhead_us_p50": rounded(out["step_overhead_us_p50"]),
-            "step_overhead_us_p99": rounded(out["step_overhead_us_p99"]),
-            "submit_to_running_ms_p50": rounded(out["submit_to_running_ms_p50"], 3),
-        }
-        return figures, out
-
-    def run_shell() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = anyio.run(shell.shell_throughput, folder("shell"), s.shell_jobs, s.shell_steps)
-        return {"shell_steps_per_s": rounded(out["steps_per_s"], 0)}, out
-
-    def run_cancel() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = anyio.run(shell.cancel_latency, folder("cancel"), s.cancel_samples, s.grace_s)
-        figures = {
-            "cancel_to_sigterm_ms": rounded(out["cancel_to_sigterm_ms"], 2),
-            "cancel_to_group_dead_ms": rounded(out["cancel_to_group_dead_ms"], 1),
-        }
-        return figures, out
-
-    def run_api() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = api.get_job_load(folder("api"), s.api_clients, s.api_seconds)
-        figures = {
-            "api_get_job_rps": rounded(out["rps"], 0),
-            "api_p99_ms": rounded(out["p99_ms"], 2),
-        }
-        return figures, out
-
-    def run_rest() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = rest.sample_builds(folder("rest"), s.rest_builds, s.rest_clients)
-        figures = {
-            "rest_steps_per_s": rounded(out["steps_per_s"], 0),
-            "rest_submit_ms_p50": rounded(out["submit_ms_p50"], 2),
-            "rest_submit_ms_p99": rounded(out["submit_ms_p99"], 2),
-        }
-        return figures, out
-
-    def run_listing() -> tuple[dict[str, Any], dict[str, Any]]:
-        work = folder("listing")
-        store = work / "jobs.sqlite"
-        filled = listing.fill(store, s.stored_jobs)
-        rss = memory.idle_engine_rss(store)
-        listed = listing.list_latency(store, work, s.list_rounds)
-        grown = listing.fill(store, s.stored_jobs_large - s.stored_jobs, first=s.stored_jobs)
-        rss_large = memory.idle_engine_rss(store)
-        listed_large = listing.list_latency(store, work, s.list_rounds)
-        figures = {
-            "list_jobs_p99_ms_100k": rounded(listed["p99_ms"], 2),
-            "rss_mb_100k_jobs": rounded(rss["rss_mb"], 1),
-            "list_jobs_p99_ms_1m": rounded(listed_large["p99_ms"], 2),
-            "rss_mb_1m_jobs": rounded(rss_large["rss_mb"], 1),
-        }
-        detail = {"store": filled, "rss": rss, "list": listed}
-        detail["large"] = {"store": grown, "rss": rss_large, "list": listed_large}
-        return figures, detail
-
-    def run_streaming() -> tuple[dict[str, Any], dict[str, Any]]:
-        work = folder("streaming")
-        try:
-            out = streaming.http_list_latency(work, s.streaming_jobs, s.list_rounds)
-        except streaming.RouteMissing as missing:
-            out = anyio.run(streaming.list_latency, work, s.streaming_jobs, s.list_rounds)
-            out["http"] = str(missing)
-        return {"streaming_list_p99_ms_10k": rounded(out["p99_ms"], 2)}, out
-
-    def run_monitor() -> tuple[dict[str, Any], dict[str, Any]]:
-        work = folder("monitor")
-        store = work / "jobs.sqlite"
-        filled = listing.fill(store, s.stored_jobs)
-        page = monitor.page_load(store, work, s.page_rounds)
-        fanout = monitor.sse_fanout(work, s.sse_clients, s.sse_jobs)
-        figures = {
-            "monitor_page_load_ms_100k": rounded(page["p50_ms"], 0),
-            "sse_events_per_s_100_clients": rounded(fanout["events_per_s"], 0),
-        }
-        return figures, {"store": filled, "page": page, "fanout": fanout}
-
-    def run_simulation() -> tuple[dict[str, Any], dict[str, Any]]:
-        out = simulation.scenario_wall(folder("simulation"), hours=s.sim_hours)
-        figures = {
-            "sim_24h_wall_s": rounded(out["wall_s"], 1),
-            "sim_events_per_s": rounded(out["events"] / out["wall_s"], 0),
-        }
-        return figures, out
-
-    def run_ops() -> tuple[dict[str, Any], dict[str, Any]]:
-        sent = anyio.run(ops.notifier_throughput, folder("notifier"), s.notifications)
-        swept = anyio.run(ops.sweep_time, folder("sweep"), s.swept_jobs)
-        figures = {
-            "notifier_per_s": rounded(sent["per_s"], 0),
-            "sweep_100k_s": rounded(swept["wall_s"], 2),
-        }
-        return figures, {"notifier": sent, "sweep": swept}
-
-    return [
-        ("baseline", ("baseline_steps_per_s",), run_baseline),
-        ("durable", ("durable_steps_per_s",), run_durable),
-        ("latency", ("step_overhead_us_p50", "step_overhead_us_p99", "submit_to_running_ms_p50"),
-         run_latency),
-        ("shell", ("shell_steps_per_s",), run_shell),
-        ("cancel", ("cancel_to_sigterm_ms", "cancel_to_group_dead_ms"), run_cancel),
-        ("api", ("api_get_job_rps", "api_p99_ms"), run_api),
-        ("rest", ("rest_steps_per_s", "rest_submit_ms_p50", "rest_submit_ms_p99"), run_rest),
-        ("listing", ("list_jobs_p99_ms_100k", "rss_mb_100k_jobs", "list_jobs_p99_ms_1m",
-                     "rss_mb_1m_jobs"), run_listing),
-        ("streaming", ("streaming_list_p99_ms_10k",), run_streaming),
-        ("simulation", ("sim_24h_wall_s", "sim_events_per_s"), run_simulation),
-        ("ops", ("notifier_per_s", "sweep_100k_s"), run_ops),
-        ("monitor", ("monitor_page_load_ms_100k", "sse_events_per_s_100_clients"), run_monitor),
-    ]  # fmt: skip
+    return [(name, keys, functools.partial(fn, root, s)) for name, keys, fn in STAGE_TABLE]

@@ -112,18 +112,22 @@ class Engine:
                 on_change=self._streaming_changed,
             )  # fmt: skip
         #: Prometheus metrics (SPEC §10); ``self.metrics.registry`` for embedding services
-        self.metrics = EngineMetrics()
-        self.events.add_job_hook(self.metrics.job_written)
-        self._writer.on_write = self.metrics.store_write.observe
-        self.metrics.watch(
-            lambda: (self.scheduler.running_jobs, settings.max_concurrent_jobs), self.streaming
-        )
+        self.metrics = self._new_metrics()
         self._submit_lock = anyio.Lock()  # segment planning: one at a time
         #: NEW segments planned by submits whose write has not returned yet: the lock covers
         #: planning only, so that concurrent submits share a group commit
         self._planned: dict[str, Segment] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
+
+    def _new_metrics(self) -> EngineMetrics:
+        """Metrics fed by the job events, the writer's timings and the scheduler's slots."""
+        metrics = EngineMetrics()
+        self.events.add_job_hook(metrics.job_written)
+        self._writer.on_write = metrics.store_write.observe
+        limit = self.settings.max_concurrent_jobs
+        metrics.watch(lambda: (self.scheduler.running_jobs, limit), self.streaming)
+        return metrics
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -239,15 +243,7 @@ class Engine:
         now = self.clock.now_ms()
         segment = Segment(self._new_id(), name, "adhoc", 0, 0, SegmentStatus.NEW)
         decision = ops.submit(
-            job_id,
-            project,
-            name,
-            build_type,
-            segment,
-            list(steps),
-            submitter,
-            now,
-            priority_offset,
+            job_id, project, name, build_type, segment, list(steps), submitter, now, priority_offset
         )
         return await self._writer.create(decision)
 

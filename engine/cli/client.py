@@ -19,13 +19,12 @@ from engine.cli.http import (
     ENDED,
     ApiClient,
     ApiError,
-    add_connection_args,
     job_status_line,
     jobs_table,
     progress_bar,
-    set_handler,
     steps_table,
 )
+from engine.cli.subcommands import Command, SubParsers, add_commands, arg
 from engine.core.segments import BUILD_TYPES
 from engine.core.states import (
     MOVING_STATUSES,
@@ -59,103 +58,9 @@ ONE_JOB_PATHS: Final = {
 }
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Add the client commands to the CLI."""
-    conn = argparse.ArgumentParser(add_help=False)
-    add_connection_args(conn)
-
-    p = sub.add_parser(
-        "jobs",
-        parents=[conn],
-        help="list jobs (newest change first)",
-        description="List batch jobs, newest change first, filtered like GET /kylin/api/jobs.",
-    )
-    p.add_argument("--cube", help="cube name contains this (case-insensitive)")
-    p.add_argument("--project", help="project name")
-    p.add_argument("--status", action="append", type=str.upper, choices=STATUSES, help=STATUS_HELP)
-    p.add_argument("--limit", type=int, default=30, help="at most this many jobs (default 30)")
-    p.add_argument("--offset", type=int, default=0, help="skip this many jobs first")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the job ids")
-    set_handler(p, _jobs)
-
-    p = sub.add_parser(
-        "status",
-        parents=[conn],
-        help="a job and its steps",
-        description="Show a job and a table of its steps; --watch refreshes until it ends "
-        "(exit 0 when it FINISHED, 1 otherwise).",
-    )
-    p.add_argument("job_id", metavar="ID", help=ID_HELP)
-    p.add_argument("--watch", action="store_true", help="refresh until the job ends")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
-    set_handler(p, _status)
-
-    p = sub.add_parser(
-        "submit",
-        parents=[conn],
-        help="build, merge or refresh a cube",
-        description="Submit a BUILD, MERGE or REFRESH of a cube over [--start, --end) (epoch "
-        "ms; 0 0 = a full build); --wait shows its progress until it ends.",
-    )
-    p.add_argument("cube", metavar="CUBE", help="cube name (`kjobs cubes` lists them)")
-    p.add_argument(
-        "--type", default=BuildType.BUILD.value, type=str.upper, choices=BUILD_TYPES, help=TYPE_HELP
-    )
-    p.add_argument("--start", type=int, default=0, help="segment start, epoch ms")
-    p.add_argument("--end", type=int, default=0, help="segment end, epoch ms (0 0 = full build)")
-    p.add_argument(
-        "--priority-offset", type=int, default=0, help="added to the job's priority (default 0)"
-    )
-    p.add_argument("--wait", action="store_true", help="show progress until the job ends")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the new job's id")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
-    p.add_argument("--timeout", type=float, default=None, help="give up waiting after N s")
-    set_handler(p, _submit)
-
-    for name, action, text in ACTIONS:
-        p = sub.add_parser(
-            name,
-            parents=[conn],
-            help=text,
-            description=f"{text[0].upper()}{text[1:]}. With --status (and --project) instead "
-            "of ids: every job in that status, in one bulk PUT /kylin/api/jobs/status.",
-        )
-        p.add_argument("job_ids", metavar="ID", nargs="*", help=ID_HELP)
-        p.add_argument("--status", type=str.upper, choices=STATUSES, help="every job in it")
-        p.add_argument("--project", help="with --status: only this project's jobs")
-        p.set_defaults(bulk_action=action)
-        set_handler(p, _action)
-
-    p = sub.add_parser(
-        "rollback",
-        parents=[conn],
-        help="re-run a job from one of its steps",
-        description="Reset a job's steps from STEP on; a FINISHED job runs again from there, "
-        "an ERROR or STOPPED one needs a resume.",
-    )
-    p.add_argument("job_id", metavar="ID", help=ID_HELP)
-    p.add_argument("step", metavar="STEP", help="step id ({jobId}-NN) or sequence number")
-    set_handler(p, _rollback)
-
-    p = sub.add_parser(
-        "drop",
-        parents=[conn],
-        help="delete a FINISHED or DISCARDED job",
-        description="Delete a FINISHED or DISCARDED job with its steps and outputs.",
-    )
-    p.add_argument("job_id", metavar="ID", help=ID_HELP)
-    set_handler(p, _drop)
-
-    p = sub.add_parser(
-        "output",
-        parents=[conn],
-        help="a step's output",
-        description="Print a step's latest output; --follow keeps printing while it runs.",
-    )
-    p.add_argument("step_id", metavar="STEP_ID", help="{jobId}-NN (a job-id prefix will do)")
-    p.add_argument("--follow", action="store_true", help="keep printing while the step runs")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
-    set_handler(p, _output)
+    add_commands(sub, COMMANDS)
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -350,3 +255,107 @@ def _step_done(job: dict[str, Any], sequence: int) -> bool:
         return True
     state = steps[sequence]["step_status"]
     return state not in MOVING or job["job_status"] in ENDED
+
+
+# -- the command table ------------------------------------------------------------------------
+
+JOB_ID: Final = arg("job_id", metavar="ID", help=ID_HELP)
+COMMANDS: Final = (
+    Command(
+        "jobs",
+        "list jobs (newest change first)",
+        "List batch jobs, newest change first, filtered like GET /kylin/api/jobs.",
+        _jobs,
+        (
+            arg("--cube", help="cube name contains this (case-insensitive)"),
+            arg("--project", help="project name"),
+            arg("--status", action="append", type=str.upper, choices=STATUSES, help=STATUS_HELP),
+            arg("--limit", type=int, default=30, help="at most this many jobs (default 30)"),
+            arg("--offset", type=int, default=0, help="skip this many jobs first"),
+            arg("-q", "--quiet", action="store_true", help="print only the job ids"),
+        ),
+    ),
+    Command(
+        "status",
+        "a job and its steps",
+        "Show a job and a table of its steps; --watch refreshes until it ends "
+        "(exit 0 when it FINISHED, 1 otherwise).",
+        _status,
+        (
+            JOB_ID,
+            arg("--watch", action="store_true", help="refresh until the job ends"),
+            arg("--interval", type=float, default=1.0, help="seconds between refreshes"),
+        ),
+    ),
+    Command(
+        "submit",
+        "build, merge or refresh a cube",
+        "Submit a BUILD, MERGE or REFRESH of a cube over [--start, --end) (epoch "
+        "ms; 0 0 = a full build); --wait shows its progress until it ends.",
+        _submit,
+        (
+            arg("cube", metavar="CUBE", help="cube name (`kjobs cubes` lists them)"),
+            arg(
+                "--type",
+                default=BuildType.BUILD.value,
+                type=str.upper,
+                choices=BUILD_TYPES,
+                help=TYPE_HELP,
+            ),
+            arg("--start", type=int, default=0, help="segment start, epoch ms"),
+            arg("--end", type=int, default=0, help="segment end, epoch ms (0 0 = full build)"),
+            arg(
+                "--priority-offset",
+                type=int,
+                default=0,
+                help="added to the job's priority (default 0)",
+            ),
+            arg("--wait", action="store_true", help="show progress until the job ends"),
+            arg("-q", "--quiet", action="store_true", help="print only the new job's id"),
+            arg("--interval", type=float, default=0.5, help="seconds between polls"),
+            arg("--timeout", type=float, default=None, help="give up waiting after N s"),
+        ),
+    ),
+    *(
+        Command(
+            name,
+            text,
+            f"{text[0].upper()}{text[1:]}. With --status (and --project) instead "
+            "of ids: every job in that status, in one bulk PUT /kylin/api/jobs/status.",
+            _action,
+            (
+                arg("job_ids", metavar="ID", nargs="*", help=ID_HELP),
+                arg("--status", type=str.upper, choices=STATUSES, help="every job in it"),
+                arg("--project", help="with --status: only this project's jobs"),
+            ),
+            {"bulk_action": action},
+        )
+        for name, action, text in ACTIONS
+    ),
+    Command(
+        "rollback",
+        "re-run a job from one of its steps",
+        "Reset a job's steps from STEP on; a FINISHED job runs again from there, "
+        "an ERROR or STOPPED one needs a resume.",
+        _rollback,
+        (JOB_ID, arg("step", metavar="STEP", help="step id ({jobId}-NN) or sequence number")),
+    ),
+    Command(
+        "drop",
+        "delete a FINISHED or DISCARDED job",
+        "Delete a FINISHED or DISCARDED job with its steps and outputs.",
+        _drop,
+        (JOB_ID,),
+    ),
+    Command(
+        "output",
+        "a step's output",
+        "Print a step's latest output; --follow keeps printing while it runs.",
+        _output,
+        (
+            arg("step_id", metavar="STEP_ID", help="{jobId}-NN (a job-id prefix will do)"),
+            arg("--follow", action="store_true", help="keep printing while the step runs"),
+            arg("--interval", type=float, default=0.5, help="seconds between polls"),
+        ),
+    ),
+)

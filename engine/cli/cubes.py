@@ -9,57 +9,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from engine.cli.http import ApiClient, ApiError, add_connection_args, set_handler, table
+from engine.cli.http import ApiClient, ApiError, table
+from engine.cli.subcommands import Command, SubParsers, add_commands, arg
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Add the cube commands to the CLI."""
-    conn = argparse.ArgumentParser(add_help=False)
-    add_connection_args(conn)
-
-    p = sub.add_parser(
-        "cubes",
-        parents=[conn],
-        help="list cubes with their segment counts and ranges",
-        description="List the cubes of the catalog with how many segments each has and the "
-        "range they cover.",
-    )
-    p.add_argument("--project", help="only the cubes of this project")
-    set_handler(p, _cubes)
-
-    p = sub.add_parser(
-        "segments",
-        parents=[conn],
-        help="list a cube's segments",
-        description="List a cube's segments (NEW while a build runs, READY once built).",
-    )
-    p.add_argument("cube", metavar="CUBE", help="cube name")
-    set_handler(p, _segments)
-
-    p = sub.add_parser(
-        "delete-segment",
-        parents=[conn],
-        help="delete a cube's first or last segment",
-        description="Delete the first or the last segment of a cube (Kylin allows no other); "
-        "refused while a job builds, merges or refreshes it.",
-    )
-    p.add_argument("cube", metavar="CUBE", help="cube name")
-    p.add_argument(
-        "segment", metavar="NAME", help="segment name, e.g. 20240101000000_20240102000000"
-    )
-    set_handler(p, _delete_segment)
-
-    p = sub.add_parser(
-        "purge",
-        parents=[conn],
-        help="delete every segment of a cube",
-        description="Delete every segment of a cube, to build it again from scratch; refused "
-        "while one of its jobs is unfinished (discard them first).",
-    )
-    p.add_argument("cube", metavar="CUBE", help="cube name")
-    set_handler(p, _purge)
+    add_commands(sub, COMMANDS)
 
 
 def _range(segments: Sequence[dict[str, Any]]) -> str:
@@ -115,3 +73,43 @@ def _purge(client: ApiClient, args: argparse.Namespace) -> int:
     cube = client.put(f"/cubes/{args.cube}/purge")
     print(f"purged {cube['name']}: {before} segment(s) deleted")
     return 0
+
+
+# -- the command table ------------------------------------------------------------------------
+
+CUBE: Final = arg("cube", metavar="CUBE", help="cube name")
+COMMANDS: Final = (
+    Command(
+        "cubes",
+        "list cubes with their segment counts and ranges",
+        "List the cubes of the catalog with how many segments each has and the range they cover.",
+        _cubes,
+        (arg("--project", help="only the cubes of this project"),),
+    ),
+    Command(
+        "segments",
+        "list a cube's segments",
+        "List a cube's segments (NEW while a build runs, READY once built).",
+        _segments,
+        (CUBE,),
+    ),
+    Command(
+        "delete-segment",
+        "delete a cube's first or last segment",
+        "Delete the first or the last segment of a cube (Kylin allows no other); "
+        "refused while a job builds, merges or refreshes it.",
+        _delete_segment,
+        (
+            CUBE,
+            arg("segment", metavar="NAME", help="segment name, e.g. 20240101000000_20240102000000"),
+        ),
+    ),
+    Command(
+        "purge",
+        "delete every segment of a cube",
+        "Delete every segment of a cube, to build it again from scratch; refused "
+        "while one of its jobs is unfinished (discard them first).",
+        _purge,
+        (CUBE,),
+    ),
+)

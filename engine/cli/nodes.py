@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import Final
 
-from engine.cli.http import ApiClient, add_connection_args, set_handler, table, when
+from engine.cli.http import ApiClient, table, when
+from engine.cli.subcommands import Command, SubParsers, add_commands
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Add ``nodes`` to the CLI."""
-    conn = argparse.ArgumentParser(add_help=False)
-    add_connection_args(conn)
-    p = sub.add_parser(
-        "nodes",
-        parents=[conn],
-        help="the live nodes on the server's store",
-        description="List the live nodes (kjobs serve processes) that share the server's store, "
-        "with their host, pid, start, last heartbeat and running jobs.",
-    )
-    set_handler(p, _nodes)
+    add_commands(sub, [COMMAND])
 
 
 def _nodes(client: ApiClient, args: argparse.Namespace) -> int:
@@ -36,3 +29,12 @@ def _nodes(client: ApiClient, args: argparse.Namespace) -> int:
     ]
     print(table(["NODE", "HOST", "PID", "STARTED", "LAST HEARTBEAT", "RUNNING JOBS"], rows))
     return 0
+
+
+COMMAND: Final = Command(
+    "nodes",
+    "the live nodes on the server's store",
+    "List the live nodes (kjobs serve processes) that share the server's store, "
+    "with their host, pid, start, last heartbeat and running jobs.",
+    _nodes,
+)

@@ -10,68 +10,23 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from engine.cli.http import ApiClient, add_connection_args, set_handler, table, when
+from engine.cli.http import ApiClient, table, when
+from engine.cli.subcommands import Command, SubParsers, add_group, arg
 from engine.core.states import BuildType
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Add ``kjobs schedules ...`` to the CLI."""
-    conn = argparse.ArgumentParser(add_help=False)
-    add_connection_args(conn)
-    parser = sub.add_parser(
+    add_group(
+        sub,
         "schedules",
+        "schedules_command",
+        COMMANDS,
         help="scheduled builds on a running server",
         description="List, create, pause, resume and delete the scheduled builds of a server.",
     )
-    commands = parser.add_subparsers(dest="schedules_command", metavar="COMMAND", required=True)
-
-    p = commands.add_parser(
-        "list", parents=[conn], help="list schedules", description="List the schedules."
-    )
-    set_handler(p, _list)
-
-    p = commands.add_parser(
-        "create",
-        parents=[conn],
-        help="create a schedule",
-        description="Create a schedule that builds a cube by --cron (UTC) or every --interval s.",
-    )
-    p.add_argument("name", help="the schedule's name (letters, digits, _ . -)")
-    p.add_argument("cube", help="the cube it builds")
-    p.add_argument("--cron", help="cron expression in UTC, e.g. '0 2 * * *'")
-    p.add_argument("--interval", type=int, dest="interval_s", help="seconds between runs")
-    types = (BuildType.BUILD, BuildType.REFRESH, BuildType.MERGE)
-    p.add_argument(
-        "--build-type",
-        default=types[0].value,
-        choices=[t.value for t in types],
-        help="the job each run submits (default BUILD)",
-    )
-    p.add_argument(
-        "--overlap",
-        default="skip",
-        choices=("skip", "queue"),
-        help="when the previous run's job is still going (default skip)",
-    )
-    p.add_argument(
-        "--catch-up",
-        default="none",
-        choices=("none", "last", "all"),
-        help="runs missed while the server was down (default none)",
-    )
-    p.add_argument("--paused", action="store_true", help="create it paused")
-    set_handler(p, _create)
-
-    for name, text in (("pause", "pause a schedule"), ("resume", "resume a schedule"),
-                       ("delete", "delete a schedule (its jobs stay)")):  # fmt: skip
-        p = commands.add_parser(
-            name, parents=[conn], help=text, description=f"{text.capitalize()}."
-        )
-        p.add_argument("name", help="the schedule's name")
-        p.set_defaults(schedule_action=name)
-        set_handler(p, _act)
 
 
 def schedules_table(schedules: Sequence[dict[str, Any]]) -> str:
@@ -121,3 +76,57 @@ def _act(client: ApiClient, args: argparse.Namespace) -> int:
         done = client.put(f"{path}/{args.schedule_action}")
     print(schedules_table([done]))
     return 0
+
+
+# -- the command table ------------------------------------------------------------------------
+
+BUILD_TYPES: Final = (BuildType.BUILD, BuildType.REFRESH, BuildType.MERGE)
+COMMANDS: Final = (
+    Command("list", "list schedules", "List the schedules.", _list),
+    Command(
+        "create",
+        "create a schedule",
+        "Create a schedule that builds a cube by --cron (UTC) or every --interval s.",
+        _create,
+        (
+            arg("name", help="the schedule's name (letters, digits, _ . -)"),
+            arg("cube", help="the cube it builds"),
+            arg("--cron", help="cron expression in UTC, e.g. '0 2 * * *'"),
+            arg("--interval", type=int, dest="interval_s", help="seconds between runs"),
+            arg(
+                "--build-type",
+                default=BUILD_TYPES[0].value,
+                choices=[t.value for t in BUILD_TYPES],
+                help="the job each run submits (default BUILD)",
+            ),
+            arg(
+                "--overlap",
+                default="skip",
+                choices=("skip", "queue"),
+                help="when the previous run's job is still going (default skip)",
+            ),
+            arg(
+                "--catch-up",
+                default="none",
+                choices=("none", "last", "all"),
+                help="runs missed while the server was down (default none)",
+            ),
+            arg("--paused", action="store_true", help="create it paused"),
+        ),
+    ),
+    *(
+        Command(
+            name,
+            text,
+            f"{text.capitalize()}.",
+            _act,
+            (arg("name", help="the schedule's name"),),
+            {"schedule_action": name},
+        )
+        for name, text in (
+            ("pause", "pause a schedule"),
+            ("resume", "resume a schedule"),
+            ("delete", "delete a schedule (its jobs stay)"),
+        )
+    ),
+)

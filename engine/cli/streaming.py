@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
-from engine.cli.http import ApiClient, ApiError, add_connection_args, set_handler, table, when
+from engine.cli.http import ApiClient, ApiError, table, when
+from engine.cli.subcommands import Command, SubParsers, add_group, arg
 from engine.core.states import STREAMING_LISTED, StreamingAction, StreamingJobType
 from engine.core.streaming_jobs import SORT_KEYS
 
@@ -40,89 +41,16 @@ ASCII_SPARKS: Final = " .:-=+*#%@"
 CHART_WIDTH: Final = 60
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     """Add ``kjobs streaming ...`` to the CLI."""
-    conn = argparse.ArgumentParser(add_help=False)
-    add_connection_args(conn)
-    parser = sub.add_parser(
+    add_group(
+        sub,
         "streaming",
+        "streaming_command",
+        COMMANDS,
         help="Kylin 5 streaming jobs on a running server",
         description="List, start, stop and chart the streaming jobs of a running kjobs serve.",
     )
-    commands = parser.add_subparsers(dest="streaming_command", metavar="COMMAND", required=True)
-
-    p = commands.add_parser(
-        "list",
-        parents=[conn],
-        help="list streaming jobs",
-        description="List streaming jobs, filtered, sorted and paged like "
-        "GET /kylin/api/streaming_jobs.",
-    )
-    p.add_argument("--model-name", help="model alias contains this (case-insensitive)")
-    p.add_argument("--model", action="append", help="exact model alias (repeatable)")
-    p.add_argument("--status", action="append", type=str.upper, choices=STATUSES, help="repeatable")
-    p.add_argument(
-        "--type", action="append", type=str.lower, choices=sorted(JOB_TYPES), help="repeatable"
-    )
-    p.add_argument("--project", help="project name")
-    p.add_argument("--sort-by", choices=SORT_KEYS, default=None, help="default last_modified")
-    p.add_argument(
-        "--reverse",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="descending order (the default); --no-reverse for ascending",
-    )
-    p.add_argument("--page", type=int, default=0, help="page index (default 0)")
-    p.add_argument("--page-size", type=int, default=10, help="jobs per page (default 10)")
-    set_handler(p, _list)
-
-    for name, (action, text) in ACTIONS.items():
-        p = commands.add_parser(
-            name,
-            parents=[conn],
-            help=text,
-            description=f"{text[0].upper()}{text[1:]}: by job id, or by model name (both of "
-            "its jobs, or those --type names).",
-        )
-        p.add_argument(
-            "job_ids",
-            metavar="JOB_OR_MODEL",
-            nargs="+",
-            help="{model_id}_build or _merge, or a model name (sales_stream_model)",
-        )
-        p.add_argument("--project", help="project the jobs must belong to")
-        p.add_argument(
-            "--type",
-            action="append",
-            type=str.lower,
-            choices=sorted(JOB_TYPES),
-            help="with a model name: only its build or merge job (repeatable)",
-        )
-        p.set_defaults(streaming_action=action)
-        set_handler(p, _act)
-
-    p = commands.add_parser(
-        "records",
-        parents=[conn],
-        help="a job's START/STOP/ERROR records",
-        description="A streaming job's START, STOP and ERROR records, newest first.",
-    )
-    p.add_argument("job_id", metavar="JOB_ID", help="{model_id}_build or _merge")
-    p.add_argument("--project", help="project the job must belong to")
-    set_handler(p, _records)
-
-    p = commands.add_parser(
-        "stats",
-        parents=[conn],
-        help="a job's rate and latency, charted",
-        description="Sparklines of a streaming job's consumption rate, data latency and "
-        "processing time over its recent micro-batches.",
-    )
-    p.add_argument("job_id", metavar="JOB_ID", help="{model_id}_build")
-    p.add_argument("--minutes", type=int, default=30, help="the last N minutes (default 30)")
-    p.add_argument("--width", type=int, default=CHART_WIDTH, help="chart columns (default 60)")
-    p.add_argument("--project", help="project the job must belong to")
-    set_handler(p, _stats)
 
 
 def _data(body: Any) -> Any:
@@ -315,3 +243,85 @@ def sparkline(values: Sequence[float], ramp: str = SPARKS) -> str:
         else:
             chars.append(ramp[max(1, round(value / top * levels))])
     return "".join(chars)
+
+
+# -- the command table ------------------------------------------------------------------------
+
+PROJECT: Final = arg("--project", help="project the job must belong to")
+COMMANDS: Final = (
+    Command(
+        "list",
+        "list streaming jobs",
+        "List streaming jobs, filtered, sorted and paged like GET /kylin/api/streaming_jobs.",
+        _list,
+        (
+            arg("--model-name", help="model alias contains this (case-insensitive)"),
+            arg("--model", action="append", help="exact model alias (repeatable)"),
+            arg("--status", action="append", type=str.upper, choices=STATUSES, help="repeatable"),
+            arg(
+                "--type",
+                action="append",
+                type=str.lower,
+                choices=sorted(JOB_TYPES),
+                help="repeatable",
+            ),
+            arg("--project", help="project name"),
+            arg("--sort-by", choices=SORT_KEYS, default=None, help="default last_modified"),
+            arg(
+                "--reverse",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="descending order (the default); --no-reverse for ascending",
+            ),
+            arg("--page", type=int, default=0, help="page index (default 0)"),
+            arg("--page-size", type=int, default=10, help="jobs per page (default 10)"),
+        ),
+    ),
+    *(
+        Command(
+            name,
+            text,
+            f"{text[0].upper()}{text[1:]}: by job id, or by model name (both of "
+            "its jobs, or those --type names).",
+            _act,
+            (
+                arg(
+                    "job_ids",
+                    metavar="JOB_OR_MODEL",
+                    nargs="+",
+                    help="{model_id}_build or _merge, or a model name (sales_stream_model)",
+                ),
+                arg("--project", help="project the jobs must belong to"),
+                arg(
+                    "--type",
+                    action="append",
+                    type=str.lower,
+                    choices=sorted(JOB_TYPES),
+                    help="with a model name: only its build or merge job (repeatable)",
+                ),
+            ),
+            {"streaming_action": action},
+        )
+        for name, (action, text) in ACTIONS.items()
+    ),
+    Command(
+        "records",
+        "a job's START/STOP/ERROR records",
+        "A streaming job's START, STOP and ERROR records, newest first.",
+        _records,
+        (arg("job_id", metavar="JOB_ID", help="{model_id}_build or _merge"), PROJECT),
+    ),
+    Command(
+        "stats",
+        "a job's rate and latency, charted",
+        "Sparklines of a streaming job's consumption rate, data latency and "
+        "processing time over its recent micro-batches.",
+        _stats,
+        (
+            arg("job_id", metavar="JOB_ID", help="{model_id}_build"),
+            arg("--minutes", type=int, default=30, help="the last N minutes (default 30)"),
+            arg("--width", type=int, default=CHART_WIDTH, help="chart columns (default 60)"),
+            PROJECT,
+        ),
+    ),
+)

@@ -5,6 +5,8 @@
   spells such a word for another reason (a table header "START") says so with the comment
   ``# not-a-kylin-name``.
 - ``engine/core/`` is pure: it imports only the standard library and ``engine.core``.
+- Modules of ``engine/``, ``steps/`` and ``bench/`` are at most 400 lines, their functions and
+  methods at most 60 (``end_lineno - lineno + 1`` of the ``def``): split, don't grow.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ KYLIN_ENUMS: tuple[type[StrEnum], ...] = (
     states.RecordAction,
 )
 KYLIN_NAMES = frozenset(member.value for enum in KYLIN_ENUMS for member in enum)
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+SIZED = ("engine", "steps", "bench")
 
 
 def sources(*folders: str) -> Iterator[Path]:
@@ -115,3 +120,43 @@ def test_core_imports_only_the_standard_library_and_itself() -> None:
         and not name.startswith("engine.core.")
     ]
     assert bad == [], "engine/core must stay pure:\n" + "\n".join(bad)
+
+
+def oversized(path: Path, root: Path = ROOT) -> list[str]:
+    """``file: N lines`` when the module is too long, ``file:line name(): N lines`` per function."""
+    text = path.read_text(encoding="utf-8")
+    where = path.relative_to(root)
+    found = []
+    lines = len(text.splitlines())
+    if lines > MAX_MODULE_LINES:
+        found.append(f"{where}: {lines} lines (at most {MAX_MODULE_LINES})")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(
+                    f"{where}:{node.lineno} {node.name}(): {length} lines "
+                    f"(at most {MAX_FUNCTION_LINES})"
+                )
+    return found
+
+
+def test_modules_and_functions_stay_small() -> None:
+    found = [hit for path in sources(*SIZED) for hit in oversized(path)]
+    assert found == [], "split, don't grow:\n" + "\n".join(found)
+
+
+def test_the_size_check_sees_a_long_module_and_a_long_function(tmp_path: Path) -> None:
+    def function(head: str, lines: int) -> list[str]:
+        return [head, *(f"    x{i} = {i}" for i in range(lines - 1)), ""]
+
+    too_long = function("def long():", MAX_FUNCTION_LINES + 1)
+    fits = function("async def fits():", MAX_FUNCTION_LINES)
+    padding = [""] * (MAX_MODULE_LINES + 1 - len(too_long) - len(fits))
+    sample = tmp_path / "sample.py"
+    sample.write_text("\n".join([*too_long, *fits, *padding]) + "\n")
+    assert oversized(sample, tmp_path) == [
+        f"sample.py: {MAX_MODULE_LINES + 1} lines (at most {MAX_MODULE_LINES})",
+        f"sample.py:1 long(): {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})",
+    ]
