@@ -7,6 +7,8 @@ the engine's clock; 0 means "unset", as in Kylin.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -117,7 +119,7 @@ def _make_copier(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
     lines = ["def copy(r, c):", "    if not known.issuperset(c):", "        unknown(c)"]
     lines.append("    o = new(cls)")
     for index, name in enumerate(names):
-        scope[f"set{index}"] = cls.__dict__[name].__set__  # the slot's own descriptor
+        scope[f"set{index}"] = _setter(cls, name)
         lines.append(f"    set{index}(o, c[{name!r}] if {name!r} in c else r.{name})")
     lines.append("    return o")
 
@@ -128,6 +130,14 @@ def _make_copier(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
     scope["unknown"] = unknown
     exec("\n".join(lines), scope)  # made from the class's own field names
     return cast(Callable[[Any, dict[str, Any]], Any], scope["copy"])
+
+
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The slot's own descriptor (a frozen record refuses ``setattr``), else the generic one."""
+    descriptor = inspect.getattr_static(cls, name, None)
+    if isinstance(descriptor, types.MemberDescriptorType):
+        return descriptor.__set__
+    return lambda record, value: object.__setattr__(record, name, value)
 
 
 def step_id(job_id: str, sequence: int) -> str:

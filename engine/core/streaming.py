@@ -25,6 +25,7 @@ from engine.core.errors import (
     ModelBroken,
     StreamingActionNotAllowed,
 )
+from engine.core.jobs import _evolve
 from engine.core.states import (
     STREAMING_ACTIONS,
     STREAMING_EVENTS,
@@ -257,13 +258,13 @@ def batch_done(job: StreamingJob, stats: BatchStats, now: int) -> StreamingDecis
     decision = _apply_event(job, StreamingEvent.BATCH_DONE, now)
     latency = max(0, stats.min_data_latency)
     new = _touch(decision.job, now, last_batch_count=stats.batch_row_num, data_latency=latency)
-    return dataclasses.replace(decision, job=new)
+    return _evolve(decision, {"job": new})
 
 
 def merge_done(job: StreamingJob, now: int) -> StreamingDecision:
     """A merge pass merged something (a pass that merged nothing writes nothing)."""
     decision = _apply_event(job, StreamingEvent.BATCH_DONE, now)
-    return dataclasses.replace(decision, job=_touch(decision.job, now))
+    return _evolve(decision, {"job": _touch(decision.job, now)})
 
 
 def recover_on_start(job: StreamingJob, now: int) -> StreamingDecision:

@@ -5,13 +5,12 @@ Frozen; the state machine over them is ``engine.core.streaming``. Times are epoc
 
 from __future__ import annotations
 
-import dataclasses
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Self
 
 from engine.core.errors import InvalidRequest
+from engine.core.jobs import _evolve
 from engine.core.states import RecordAction, SegmentStatus, StreamingJobType, StreamingStatus
 
 #: the suffix of a streaming job id: ``{model_id}_build`` / ``{model_id}_merge``
@@ -71,23 +70,12 @@ class StreamingJob:
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (``dataclasses.replace``, without its per-field checks:
         every write of a job comes here, so it is on the hot path of the loops)."""
-        if type(self) is not StreamingJob or not changes.keys() <= _JOB_INDEX.keys():
-            return dataclasses.replace(self, **changes)  # its errors for unknown names
-        values = list(_JOB_VALUES(self))
-        for name, value in changes.items():
-            values[_JOB_INDEX[name]] = value
-        return type(self)(*values)
+        return _evolve(self, changes)
 
     @property
     def launching_error(self) -> bool:
         """Whether the job is in LAUNCHING_ERROR (listed as ERROR)."""
         return self.status is StreamingStatus.LAUNCHING_ERROR
-
-
-#: ``StreamingJob``'s fields in ``__init__`` order, to copy a job without ``dataclasses.replace``
-_JOB_FIELDS: Final = tuple(f.name for f in dataclasses.fields(StreamingJob))
-_JOB_INDEX: Final[Mapping[str, int]] = {name: i for i, name in enumerate(_JOB_FIELDS)}
-_JOB_VALUES: Final = operator.attrgetter(*_JOB_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

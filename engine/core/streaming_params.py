@@ -6,6 +6,7 @@ A job's params override the engine's ``StreamingSettings``; keys are Kylin's pro
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -181,6 +182,10 @@ def batch_stats(
     )
 
 
+_START: Final = operator.attrgetter("start_offset")
+_END: Final = operator.attrgetter("end_offset")
+
+
 def plan_merge(
     segments: Sequence[StreamingSegment], *, threshold: int, max_size_bytes: int
 ) -> tuple[StreamingSegment, ...]:
@@ -190,10 +195,10 @@ def plan_merge(
     appending after it). The lowest layer first: ``threshold`` adjacent segments of one layer
     whose offsets follow each other and whose total size stays within ``max_size_bytes``.
     """
-    ready = sorted((s for s in segments if s.status == "READY"), key=lambda s: s.start_offset)
+    ready = sorted([s for s in segments if s.status == "READY"], key=_START)
     fresh = [s for s in ready if s.layer == 0]
     if fresh:
-        newest = max(fresh, key=lambda s: s.end_offset)
+        newest = max(fresh, key=_END)
         ready = [s for s in ready if s is not newest]
     if not ready:
         return ()

@@ -233,5 +233,7 @@ async def _merge_pass(
             return False
         handle.count("merges")
         handle.count("merged_segments", len(group))
-        segments = [s for s in segments if s.id not in gone] + [merged]
+        members = frozenset(gone)
+        segments = [s for s in segments if s.id not in members]
+        segments.append(merged)
     return True
