@@ -204,12 +204,11 @@ class Engine:
             self._planned[segment.uuid] = segment
         try:
             workdir = str(self._workdir(job_id))
-            specs = self.catalog.expand(
-                cube_def.name, build_type, job_id=job_id, segment=segment, workdir=workdir
-            )
             params = self.catalog.params(
                 cube_def.name, build_type, job_id=job_id, segment=segment, workdir=workdir
             )
+            specs = self.catalog.expand(cube_def.name, build_type, job_id=job_id, segment=segment,
+                                        workdir=workdir, params=params)  # fmt: skip
             decision = ops.submit(
                 job_id,
                 cube_def.project,

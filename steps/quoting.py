@@ -15,6 +15,7 @@ Placeholders inside a here-document body are not detected; do not put them there
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -30,6 +31,24 @@ def substitute(template: str, params: Mapping[str, str]) -> str:
     Raises ``InvalidRequest`` naming the placeholder when it has no parameter, or when a
     parameter's placeholder sits inside quotes.
     """
+    pieces, tail = _scan(template)
+    out: list[str] = []
+    for literal, name, quote, text in pieces:
+        out.append(literal)
+        out.append(_replacement(name, quote, params, text))
+    out.append(tail)
+    return "".join(out)
+
+
+#: (literal text before it, name, quoting context, the placeholder's own text) per placeholder
+_Pieces = tuple[tuple[tuple[str, str, str, str], ...], str]
+
+
+@functools.lru_cache(maxsize=1024)
+def _scan(template: str) -> _Pieces:
+    """Where ``template``'s placeholders are and in which quoting context: a template (its
+    Hive SQL is kilobytes) is scanned once, not once per build."""
+    pieces: list[tuple[str, str, str, str]] = []
     out: list[str] = []
     i = 0
     n = len(template)
@@ -45,7 +64,8 @@ def substitute(template: str, params: Mapping[str, str]) -> str:
         if ch == "{" and not after_dollar:
             match = _PLACEHOLDER.match(template, i)
             if match is not None:
-                out.append(_replacement(match.group(1), quote, params, match.group(0)))
+                pieces.append(("".join(out), match.group(1), quote, match.group(0)))
+                out = []
                 i = match.end()
                 after_dollar = False
                 continue
@@ -57,7 +77,7 @@ def substitute(template: str, params: Mapping[str, str]) -> str:
         out.append(ch)
         after_dollar = ch == "$" and quote != "'"
         i += 1
-    return "".join(out)
+    return tuple(pieces), "".join(out)
 
 
 def _replacement(name: str, quote: str, params: Mapping[str, str], text: str) -> str:

@@ -358,12 +358,22 @@ class Catalog:
         )
 
     def expand(
-        self, cube_name: str, build_type: str, *, job_id: str, segment: Segment, workdir: str
+        self,
+        cube_name: str,
+        build_type: str,
+        *,
+        job_id: str,
+        segment: Segment,
+        workdir: str,
+        params: Mapping[str, str] | None = None,
     ) -> tuple[StepSpec, ...]:
-        """The steps of a ``build_type`` job of the cube, commands substituted and shell-quoted."""
+        """The steps of a ``build_type`` job of the cube, commands substituted and shell-quoted
+        (``params``: the job's ``params(...)`` when the caller made them already)."""
         cube = self.cube(cube_name)
         template = self.template_for(cube.name, build_type)
-        params = self.params(cube.name, build_type, job_id=job_id, segment=segment, workdir=workdir)
+        if params is None:
+            params = self.params(cube.name, build_type, job_id=job_id, segment=segment,
+                                 workdir=workdir)  # fmt: skip
         return expand_template(
             template, params, cube.cuboid_levels, lambda step, name: step_profile(cube, step, name)
         )
