@@ -26,8 +26,8 @@ import anyio
 
 from engine.batch.scheduler import Scheduler
 from engine.clock import Clock
+from engine.core import operations as ops
 from engine.core.errors import ConcurrentModification, JobNotFound, LeaseLost, NotAllowed
-from engine.core.states import State
 from engine.logging import get_logger
 from engine.store.ports import Candidate, JobStore, NodeInfo
 
@@ -109,7 +109,7 @@ class NodeAgent:
         now = self._clock.now_ms()
         found = await self._leases.claimable(now, limit if limit is not None else 1 << 30)
         for candidate in found:
-            if candidate.state is State.RUNNING and not await self._rescue(candidate):
+            if ops.orphaned(candidate.state) and not await self._rescue(candidate):
                 continue
             self._scheduler.offer(candidate.job_id, candidate.priority)
 
@@ -122,7 +122,7 @@ class NodeAgent:
             return False  # another node was faster
         try:
             job = await self._store.get_job(candidate.job_id)
-            if job.state is State.RUNNING:
+            if ops.orphaned(job.state):
                 await scheduler.rescue(job, lease)
         except (NotAllowed, JobNotFound, ConcurrentModification, LeaseLost):
             return False

@@ -39,7 +39,6 @@ from engine.core.errors import (
     StepFailure,
 )
 from engine.core.jobs import Job, Step
-from engine.core.states import State
 from engine.events import EventBus
 from engine.logging import get_logger
 from engine.store.ports import JobStore, Lease, LeaseStore
@@ -224,7 +223,7 @@ class Scheduler(LeaseHolder, StepExecution):
         # the writer knows the job it wrote (unless another node may have written it since)
         known = None if self.leases.shared else self._writer.cached(job_id)
         job = known or await self._store.get_job(job_id)
-        if job.state is State.RUNNING:  # its runner died: continue at the interrupted step
+        if ops.orphaned(job.state):  # its runner died: continue at the interrupted step
             job = await self.rescue(job, running.lease)
         if not ops.queued(job) or self._closing:
             return

@@ -141,6 +141,16 @@ def queued(job: Job) -> bool:
     return job.state is State.READY
 
 
+def orphaned(state: State) -> bool:
+    """Whether a job found in ``state`` by the node that just claimed its lease has no runner.
+
+    A lease is claimable only when no live node holds it, so a job still RUNNING then lost its
+    runner (its node died, or this engine crashed): it is rescued (``recover`` to READY, the
+    interrupted step runs again) before it is run. In any other state the job's record is
+    consistent: READY waits for a slot, the rest has nothing to run (SPEC §2.3)."""
+    return state is State.RUNNING
+
+
 def _end_info(step: Step, info: Mapping[str, str], now: int) -> dict[str, str]:
     return {**step.info, **info, "endTime": str(now)}
 

@@ -28,6 +28,7 @@ from engine.core.effects import (
 )
 from engine.core.errors import InvalidRequest, OperationNotAllowed
 from engine.core.execution import (
+    orphaned,
     queued,
     recover,
     retry_allowed,
@@ -212,6 +213,7 @@ __all__ = [
     "discard",
     "drop",
     "job_name",
+    "orphaned",
     "pause",
     "queued",
     "recover",
