@@ -35,15 +35,16 @@ from engine.core.states import (
 )
 
 if TYPE_CHECKING:
+    from engine.batch.output import StepOutput
     from engine.events import Event, JobChanged, OutputLine, StepChanged, StreamingChanged
-    from engine.facade import Engine, StepOutput
+    from engine.facade import Engine
     from engine.store.ports import JobFilter
 
 # The runtime half of the API loads on first use, so that importing the pure core (or an
 # executor) never drags in the scheduler, the store and the config loader.
 _LAZY = {
     "Engine": "engine.facade",
-    "StepOutput": "engine.facade",
+    "StepOutput": "engine.batch.output",
     "Event": "engine.events",
     "JobChanged": "engine.events",
     "StepChanged": "engine.events",

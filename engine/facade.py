@@ -19,7 +19,6 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -29,7 +28,7 @@ from anyio.abc import TaskGroup
 
 from engine.batch import cubes as cube_admin
 from engine.batch.cluster import NodeAgent, engine_node_id
-from engine.batch.output import NO_OUTPUT
+from engine.batch.output import NO_OUTPUT, StepOutput
 from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
 from engine.clock import Clock, SystemClock
@@ -45,19 +44,11 @@ from engine.logging import get_logger
 from engine.metrics import EngineMetrics
 from engine.ops import JobEndHook, OpsService
 from engine.store import leases_of, resolve_store, streaming_store_beside
+from engine.store.health import StoreHealth, health_of, watch_store
 from engine.store.ports import JobFilter, JobStore, NodeInfo, StreamingStore
 from engine.streaming.service import StreamingChange, StreamingService
 
 log = get_logger()
-
-
-@dataclass(frozen=True, slots=True)
-class StepOutput:
-    """``GET .../steps/{stepId}/output``: the padded step id and its latest output."""
-
-    job_id: str
-    step_id: str
-    cmd_output: str | None
 
 
 class Engine:
@@ -109,16 +100,20 @@ class Engine:
                 self._streaming_store, self.clock, settings.streaming,
                 self.catalog.streaming_models, seed=settings.seed, time_scale=settings.time_scale,
                 node_info=self.instance, version=settings.version,
-                on_change=self._streaming_changed,
+                on_change=self._streaming_changed, write_retry=self._writer.retry,
             )  # fmt: skip
         #: Prometheus metrics (SPEC §10); ``self.metrics.registry`` for embedding services
         self.metrics = self._new_metrics()
+        self._writer.retry.on_retry = self.metrics.store_retries.inc
+        #: whether the store accepts writes (``GET /health``); None: it cannot fail (memory)
+        self.store_health: StoreHealth | None = health_of(self.store)
         self._submit_lock = anyio.Lock()  # segment planning: one at a time
         #: NEW segments planned by submits whose write has not returned yet: the lock covers
         #: planning only, so that concurrent submits share a group commit
         self._planned: dict[str, Segment] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
+        self.ended: anyio.Event | None = None  #: set when the running engine's task group ends
 
     def _new_metrics(self) -> EngineMetrics:
         """Metrics fed by the job events, the writer's timings and the scheduler's slots."""
@@ -143,6 +138,8 @@ class Engine:
                 stack.push_async_callback(self._streaming_store.close)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._stop)
+            self.ended = anyio.Event()
+            self._tg.start_soon(watch_store, self.store_health, self.ended, name="kjobs.watch")
             await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
             await self.node.start()  # SPEC §2.3 recovery: jobs left RUNNING, READY ones
             await self._tg.start(self.node.run, name="kjobs.cluster")

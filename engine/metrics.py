@@ -72,6 +72,12 @@ class EngineMetrics:
             buckets=WRITE_BUCKETS,
             registry=reg,
         )
+        self.store_retries = Counter(
+            "kjobs_store_write_retries",
+            "Writes of running jobs and streaming loops the store refused and that were tried "
+            "again (disk full, I/O error, locked too long)",
+            registry=reg,
+        )
         self.events_dropped = Counter(
             "kjobs_events_dropped",
             "Live events (SSE) not delivered to a client that fell behind",

@@ -5,7 +5,7 @@
     async with Engine(config) as engine:            # tests: the engine is entered by the caller
         app = create_app(engine)
 
-    app = create_server_app(Engine(config))         # `kjobs serve`: the lifespan owns the engine
+    app = create_server_app(Engine(config))         # `kjobs serve`: entered around uvicorn
 
 Everything under ``/kylin`` (the API, the live events, the monitor page) needs HTTP Basic
 credentials, and so does ``/metrics`` unless ``kjobs.metrics.public`` is set; ``/openapi.json``
@@ -15,15 +15,24 @@ and ``/docs`` do not. Errors answer Kylin's error body through the one table in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from engine.api import catalog, cluster, events, jobs, metrics, monitor, schedules, streaming
+from engine.api import (
+    catalog,
+    cluster,
+    events,
+    health,
+    jobs,
+    metrics,
+    monitor,
+    schedules,
+    streaming,
+)
 from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded, guarded_prefixes
 from engine.api.docs import install_docs
 from engine.api.errors import install_error_handlers
@@ -79,6 +88,7 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)
+    app.include_router(health.router)  # no auth: for load balancers (SPEC §6.1)
     monitor.install(app)
     app.add_middleware(
         BasicAuthMiddleware,
@@ -89,26 +99,10 @@ def create_app(engine: Engine, *, lifespan: Lifespan | None = None, debug: bool 
     return app
 
 
-def create_server_app(
-    engine: Engine,
-    *,
-    on_ready: Callable[[], None] | None = None,
-    on_stopped: Callable[[], None] | None = None,
-    debug: bool = False,
-) -> FastAPI:
-    """The app for ``kjobs serve``: its lifespan enters the engine and leaves it on shutdown."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with engine:
-            if on_ready is not None:
-                on_ready()
-            yield
-            app.state.closing.close()
-        if on_stopped is not None:
-            on_stopped()
-
-    return create_app(engine, lifespan=lifespan, debug=debug)
+def create_server_app(engine: Engine, *, debug: bool = False) -> FastAPI:
+    """The app for ``kjobs serve``, which enters ``engine`` around the server (not in a
+    lifespan: an engine that cannot start, or that stops, ends the process in one line)."""
+    return create_app(engine, debug=debug)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

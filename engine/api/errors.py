@@ -8,7 +8,9 @@ Every error answer has Kylin's body, in this key order::
 ``exception`` repeats the message (Kylin puts the exception's message there, and kylinpy reads
 an error's text from it). The status codes are kjobs's **[beyond Kylin, which answers 500 for
 everything]**: 400 bad parameter or body, 401 authentication, 404 unknown job/step/catalog
-entry or route, 409 not allowed in the current state, 500 only for a real fault.
+entry or route, 409 not allowed in the current state, 503 (with ``Retry-After``) while the
+store refuses writes (disk full, I/O error, locked too long: nothing was changed, try again)
+or is broken, 500 only for a real fault.
 
 An exception may carry an ``error_code`` attribute (a ``KE-...`` string) to refine the code of
 its table row without a new row: the streaming API uses it for its own parameter codes.
@@ -38,6 +40,8 @@ from engine.core.errors import (
     OperationNotAllowed,
     SegmentsOverlap,
     StepNotFound,
+    StoreBroken,
+    StoreUnavailable,
     StreamingActionNotAllowed,
 )
 from engine.logging import get_logger
@@ -55,6 +59,8 @@ STREAMING_START_REFUSED: Final = "KE-010035005"
 UNAUTHORIZED: Final = "KE-010001201"
 UNKNOWN_ROUTE: Final = "KE-010000004"
 INTERNAL_ERROR: Final = "KE-010000001"
+STORE_UNAVAILABLE: Final = "KE-010000005"  #: the store refuses writes or is broken
+RETRY_AFTER_S: Final = 5  #: ``Retry-After`` of a 503 for a refused write
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class ErrorKind:
 
     status: int
     code: str
+    retry_after: int | None = None  #: seconds, sent as ``Retry-After``
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,6 +90,9 @@ ERROR_TABLE: Final[Mapping[type[BaseException], ErrorKind]] = {
     ModelBroken: ErrorKind(409, STREAMING_START_REFUSED),
     # a write that lost its race MAX_RACES times in a row: the state kept changing under it
     ConcurrentModification: ErrorKind(409, JOB_ACTION_NOT_ALLOWED),
+    # the store refused the write (nothing changed) or broke: never a silent success, never 500
+    StoreUnavailable: ErrorKind(503, STORE_UNAVAILABLE, RETRY_AFTER_S),
+    StoreBroken: ErrorKind(503, STORE_UNAVAILABLE),
 }
 
 #: what a Starlette HTTP error (no route, wrong method) answers with
@@ -99,7 +109,7 @@ def kind_of(exc: BaseException) -> ErrorKind | None:
         kind = ERROR_TABLE.get(cls)
         if kind is not None:
             code = getattr(exc, "error_code", None)
-            return ErrorKind(kind.status, code) if isinstance(code, str) else kind
+            return ErrorKind(kind.status, code, kind.retry_after) if isinstance(code, str) else kind
     return None
 
 
@@ -165,7 +175,10 @@ async def _kjobs_error(request: Request, exc: Exception) -> JSONResponse:
     kind = kind_of(exc)
     if kind is None:
         return await _internal_error(request, exc)
-    return error_response(request, kind.status, str(exc), kind.code, exc=exc)
+    headers = {"Retry-After": str(kind.retry_after)} if kind.retry_after is not None else None
+    if kind.retry_after is not None:  # (a broken store ends the process: its line says why)
+        log.warning("kjobs.api.store_unavailable", path=request.url.path, error=str(exc))
+    return error_response(request, kind.status, str(exc), kind.code, headers, exc=exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from engine.api import schemas
 from engine.api.deps import EngineDep, RendererDep, UserDep
@@ -63,8 +63,14 @@ def _paging_value(value: object) -> object:
     return value
 
 
-#: paging numbers: integers; an empty value means the default
-Paging = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_paging_value)]
+#: paging numbers: integers; an empty value means the default (and is documented so)
+Paging = Annotated[
+    Annotated[int, Field(ge=0)] | None,
+    BeforeValidator(_paging_value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "maxLength": 0}]}
+    ),
+]
 
 
 def _job_response(renderer: JobRenderer, engine: Engine, job: Job) -> Response:

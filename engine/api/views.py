@@ -12,9 +12,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from engine.batch.output import StepOutput
 from engine.core.jobs import Job, Step
 from engine.core.states import STATUS_CODES, BuildType
-from engine.facade import StepOutput
 
 #: Kylin's REST ``type``: every cube job is a "BUILD", merges and refreshes included
 JOB_TYPE = BuildType.BUILD.value

@@ -27,7 +27,13 @@ import anyio
 from engine.batch.scheduler import Scheduler
 from engine.clock import Clock
 from engine.core import operations as ops
-from engine.core.errors import ConcurrentModification, JobNotFound, LeaseLost, NotAllowed
+from engine.core.errors import (
+    ConcurrentModification,
+    JobNotFound,
+    LeaseLost,
+    NotAllowed,
+    StoreError,
+)
 from engine.logging import get_logger
 from engine.store.ports import Candidate, JobStore, NodeInfo
 
@@ -77,7 +83,10 @@ class NodeAgent:
     async def stop(self) -> None:
         """Unregister: the node's remaining leases expire at once."""
         with anyio.CancelScope(shield=True):
-            await self._leases.forget_node(self._scheduler.node_id)
+            try:
+                await self._leases.forget_node(self._scheduler.node_id)
+            except StoreError as exc:  # its heartbeat ages out instead
+                log.debug("kjobs.cluster.unregister_failed", error=str(exc))
 
     def info(self) -> NodeInfo:
         """This node as the registry shows it."""
@@ -143,6 +152,8 @@ class NodeAgent:
             try:
                 # the poll also looks when busy: orphans of dead nodes are rescued anyway
                 await self.adopt(limit=max(wanted, 0) + BATCH // 8)
+            except StoreError as exc:  # refused or broken: look again later (health says so)
+                log.debug("kjobs.cluster.feed_failed", error=str(exc))
             except Exception:  # a store hiccup must not end the feed: look again later
                 log.exception("kjobs.cluster.feed_failed")
 
@@ -160,6 +171,8 @@ class NodeAgent:
                 if now >= beat_at:
                     await self._leases.heartbeat(self.info())
                     beat_at = now + renew_every
+            except StoreError as exc:  # refused or broken: the next round tries again
+                log.debug("kjobs.cluster.keeper_failed", error=str(exc))
             except Exception:  # a store hiccup: the next round tries again
                 log.exception("kjobs.cluster.keeper_failed")
 

@@ -8,8 +8,9 @@ through ``InfoSink``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 
@@ -30,6 +31,7 @@ from steps.base import LazyRandom, Profile, StepContext
 log = get_logger()
 
 ProfileLookup = Callable[[str], Profile]
+T = TypeVar("T")
 
 
 class StepExecution:
@@ -97,6 +99,10 @@ class StepExecution:
         if scope.cancelled_caught:
             raise NotAllowed(f"job {job.id} was interrupted while waiting to retry")
 
+    async def _durably(self, what: str, job_id: str, write: Callable[[], Awaitable[T]]) -> T:
+        """``write()``, tried again while the store refuses it (the writer's ``WriteRetry``)."""
+        return await self._writer.retry.until_accepted(what, write, job_id=job_id)
+
     def _line_listener(self, step: Step) -> Callable[[str], None] | None:
         if not self._events.active:
             return None
@@ -111,10 +117,13 @@ class StepExecution:
         job = running.job if running is not None and running.job is not None else None
         if job is None:
             job = await self._store.get_job(job_id)
-        stored, _ = await self._writer.apply(
-            job,
-            lambda j: ops.update_step_info(j, sequence, info, self._clock.now_ms(), wait_time_ms),
-            lease=running.lease if running is not None else None,
+        lease = running.lease if running is not None else None
+
+        def decide(j: Job) -> ops.Decision:
+            return ops.update_step_info(j, sequence, info, self._clock.now_ms(), wait_time_ms)
+
+        stored, _ = await self._durably(
+            "info", job_id, lambda: self._writer.apply(job, decide, lease=lease)
         )
         if running is not None:
             running.job = stored

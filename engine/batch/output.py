@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.store.rules import bound_output
 
 NO_OUTPUT = "no output"  #: what a step reset by resume/restart/recovery shows until it runs
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """``GET .../steps/{stepId}/output``: the padded step id and its latest output."""
+
+    job_id: str
+    step_id: str
+    cmd_output: str | None
 
 
 class LiveOutput:

@@ -15,6 +15,7 @@ kills the running step first. Jobs of other nodes reach the queue through ``offe
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from engine.core.errors import (
     LeaseLost,
     NotAllowed,
     StepFailure,
+    StoreError,
 )
 from engine.core.jobs import Job, Step
 from engine.events import EventBus
@@ -197,19 +199,27 @@ class Scheduler(LeaseHolder, StepExecution):
             # A user operation changed the job under us (pause, discard, drop): its decision
             # already holds; this runner just stops.
             log.debug("kjobs.job.runner_stopped", job_id=job_id, reason=str(exc))
+        except StoreError as exc:  # refused writes are retried: only a broken store gets here
+            log.error("kjobs.job.runner_store_failed", job_id=job_id, error=str(exc))
         finally:
             running = self._running.pop(job_id, None)
-            if running is not None:
-                await self._let_go(running)
-            if running is not None and running.requeue and not self._closing:
-                await self._requeue(job_id)
+            try:
+                if running is not None:
+                    await self._let_go(running)
+                if running is not None and running.requeue and not self._closing:
+                    await self._requeue(job_id)
+            except StoreError as exc:  # the lease expires by itself; the job is found again
+                log.warning("kjobs.job.release_failed", job_id=job_id, error=str(exc))
             self._wake.set()
             if self.wanted > 0 and self.on_slot_free is not None:
                 self.on_slot_free()  # look for work elsewhere now, not at the next poll
 
+    async def _read(self, job_id: str) -> Job:
+        return await self._durably("read", job_id, lambda: self._store.get_job(job_id))
+
     async def _requeue(self, job_id: str) -> None:
         try:
-            job = await self._store.get_job(job_id)
+            job = await self._read(job_id)
         except JobNotFound:
             return
         if ops.queued(job):
@@ -217,22 +227,31 @@ class Scheduler(LeaseHolder, StepExecution):
 
     async def _drive(self, job_id: str) -> None:
         running = self._running[job_id]
-        running.lease = await self.leases.claim(job_id, self.node_id, self._now(), self.lease_ms)
-        if running.lease is None:
+        node, ttl = self.node_id, self.lease_ms
+        running.lease = lease = await self._durably(
+            "lease", job_id, lambda: self.leases.claim(job_id, node, self._now(), ttl)
+        )
+        if lease is None:
             return  # another node runs it
         # the writer knows the job it wrote (unless another node may have written it since)
         known = None if self.leases.shared else self._writer.cached(job_id)
-        job = known or await self._store.get_job(job_id)
+        job = known if known is not None else await self._read(job_id)
         if ops.orphaned(job.state):  # its runner died: continue at the interrupted step
-            job = await self.rescue(job, running.lease)
+            orphan = job
+            job = await self._durably("rescue", job_id, lambda: self.rescue(orphan, lease))
         if not ops.queued(job) or self._closing:
             return
         current = job.current_step
         previous = reattach_info(current) if current is not None else None
-        job, effects = await self._writer.apply(
-            job,
-            lambda j: ops.start_next_step(j, self._clock.now_ms(), self._instance),
-            lease=running.lease,
+        queued = job
+        job, effects = await self._durably(
+            "start",
+            job_id,
+            lambda: self._writer.apply(
+                queued,
+                lambda j: ops.start_next_step(j, self._clock.now_ms(), self._instance),
+                lease=lease,
+            ),
         )
         while not self._closing:
             run = next((e for e in effects if isinstance(e, ops.RunStep)), None)
@@ -263,14 +282,23 @@ class Scheduler(LeaseHolder, StepExecution):
                 await self._keep_interrupted_output(job.id, step, output, running.lease)
                 raise NotAllowed(f"step {step.id} was interrupted")
             job = running.job or job  # info updates during the step stored newer versions
-            decide = self._decide_outcome(step, outcome)
-            job, effects = await self._writer.apply(
-                job, decide, outputs=[(step, output)], lease=running.lease
-            )
+            job, effects = await self._store_outcome(job, step, outcome, output)
             if not ops.retry_decided(job, sequence):
                 return job, effects
             await self._retry_wait(job)
             previous_info = None
+
+    async def _store_outcome(
+        self, job: Job, step: Step, outcome: StepFailure | dict[str, str], output: LiveOutput
+    ) -> tuple[Job, tuple[ops.Effect, ...]]:
+        """The step's outcome made durable: tried again until the store accepts it (a full
+        disk does not lose a finished step)."""
+        decide, lease = self._decide_outcome(step, outcome), self._running[job.id].lease
+        return await self._durably(
+            "outcome",
+            job.id,
+            lambda: self._writer.apply(job, decide, outputs=[(step, output)], lease=lease),
+        )
 
     def _decide_outcome(self, step: Step, outcome: StepFailure | dict[str, str]) -> Decide:
         sequence, now = step.sequence, self._now
@@ -290,6 +318,8 @@ class Scheduler(LeaseHolder, StepExecution):
                 await self._writer.save_output(job_id, step.id, step.attempts, output.text(), lease)
             except LeaseLost:
                 self.lease_lost(job_id)
+            except StoreError as exc:  # the interrupted attempt's output is lost, nothing else
+                log.warning("kjobs.step.output_lost", job_id=job_id, error=str(exc))
 
     async def _recover(self, job_id: str) -> None:
         lease = self._held.pop(job_id, None)
@@ -298,9 +328,12 @@ class Scheduler(LeaseHolder, StepExecution):
             await self._writer.apply(job, lambda j: ops.recover(j, self._now()), lease=lease)
         except (NotAllowed, JobNotFound, ConcurrentModification, LeaseLost):
             return
+        except StoreError as exc:  # left RUNNING: the next start continues it (SPEC §2.3)
+            log.warning("kjobs.job.recover_failed", job_id=job_id, error=str(exc))
         finally:
             if lease is not None:
-                await self.leases.release(lease)
+                with contextlib.suppress(StoreError):
+                    await self.leases.release(lease)
 
     def _now(self) -> int:
         return self._clock.now_ms()

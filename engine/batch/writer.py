@@ -28,7 +28,7 @@ from engine.core.jobs import Job, Step
 from engine.core.notifications import JobEnd, job_end
 from engine.core.segments import land_segment, segment_to_drop
 from engine.events import EventBus
-from engine.store.commit import JobLocks, retry_lost_races, shielded
+from engine.store.commit import JobLocks, WriteRetry, retry_lost_races, shielded
 from engine.store.ports import JobStore, JobWrite, Lease, OutputWrite, SegmentChange
 
 Decide = Callable[[Job], ops.Decision]
@@ -75,6 +75,9 @@ class JobWriter:
         self._events = events
         self._locks = JobLocks(checkpoint=False)  # see JobLocks: no extra yield
         self.handler: EffectHandler | None = None
+        #: how the engine's own writers (runners) ride out refused writes; ``apply`` itself
+        #: never retries them: a user's request gets the error at once
+        self.retry = WriteRetry()
         #: called with the seconds each job write took (the engine's metrics)
         self.on_write: Callable[[float], None] | None = None
         #: write job-end notifications into the outbox (a notifier URL is configured)

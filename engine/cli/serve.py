@@ -12,16 +12,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import signal
 import socket
-import sqlite3
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import anyio
 
-from engine.core.errors import InvalidRequest, KjobsError
+from engine.core.errors import InvalidRequest, KjobsError, StoreRefused, StoreUnavailable
 
 GRACEFUL_SHUTDOWN_S = 5  #: open connections get this long before they are closed
 
@@ -85,37 +86,12 @@ def _bind_advice(host: str, port: int, exc: OSError) -> str:
 
 
 def check_store(spec: str) -> None:
-    """Open the store once (migrating it), take its write lock, close it: before the server
-    starts, so that a store it cannot use is one line ``kjobs: …`` (exit 2), not a traceback
-    from the server's start-up."""
-    from engine.store import MEMORY, open_store  # here: client commands do not need it
-    from engine.store.postgres import is_postgres_url
+    """The store's own start-up checks, before anything else: a SQLite store that cannot be
+    used is refused by its preflight (``engine.store.sqlite.preflight``: one line, exit 2,
+    nothing written), a PostgreSQL store by the engine's start-up, which connects."""
+    from engine.store import open_stores  # here: client commands do not need it
 
-    if spec == MEMORY or is_postgres_url(spec):
-        return  # PostgreSQL: the engine's start-up connects and says what failed
-    store = open_store(spec)  # first the preflight (StoreRefused): it writes nothing
-
-    async def probe() -> None:
-        try:
-            await store.open()
-        finally:  # a failed open leaves its connection thread: release it before the loop ends
-            with contextlib.suppress(Exception):
-                await store.close()
-
-    try:
-        path = Path(spec).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(path)) as conn:  # first: fails fast, no threads
-            conn.execute("BEGIN IMMEDIATE")  # fails on a read-only file or folder
-            conn.rollback()
-        anyio.run(probe)  # then the store's own checks and migrations
-    except KjobsError:
-        raise
-    except (OSError, sqlite3.Error) as exc:
-        raise InvalidRequest(
-            f"cannot use the store {spec}: {exc} (make it writable, or pick another file "
-            "with --store PATH; --store :memory: keeps nothing)"
-        ) from exc
+    open_stores(spec)  # builds the stores (running the preflight) and connects nothing
 
 
 def url_of(sock: socket.socket) -> str:
@@ -128,7 +104,8 @@ def _server_class() -> type[Any]:
     import uvicorn
 
     class Server(uvicorn.Server):
-        """uvicorn's server that also ends the live event streams when asked to exit."""
+        """uvicorn's server that ends the live event streams when asked to exit, and hands
+        SIGINT/SIGTERM back to nobody: the engine's orderly shutdown comes after it."""
 
         def __init__(self, on_exit: Callable[[], None], config: uvicorn.Config) -> None:
             super().__init__(config)
@@ -140,11 +117,29 @@ def _server_class() -> type[Any]:
             self._on_exit()
             super().handle_exit(sig, frame)
 
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn's own raises the signal again once it stopped serving, which would end
+            # the process before the engine leaves its jobs resumable
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
     return Server
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Load the config, bind, and run uvicorn until SIGINT/SIGTERM."""
+    """Load the config, check the store, bind, run the engine and uvicorn until SIGINT/SIGTERM.
+
+    The engine is entered first (a start-up error is one line, exit 2, before anything is
+    served), then uvicorn serves until told to stop, then the engine shuts down. When the
+    engine cannot go on (its task group ends with an error: a broken store), the server stops
+    with it: one line on stderr, exit status 3, never a server that answers without an engine.
+    """
     # imported here: the other `kjobs` commands should not pay for the web stack
     import uvicorn
 
@@ -160,29 +155,65 @@ def serve(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)
     url = url_of(sock)
     engine = Engine(config)
-
-    def ready() -> None:
-        print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
-        store = config.engine.store or default_store_path()
-        print(f"kjobs: store {store}, config {config.engine.config_dir}", flush=True)
-
-    def stopped() -> None:
-        print("kjobs: stopped", flush=True)
-
-    _Server = _server_class()
-    app = create_server_app(engine, on_ready=ready, on_stopped=stopped, debug=args.debug)
-    server = _Server(
+    app = create_server_app(engine, debug=args.debug)
+    server = _server_class()(
         app.state.closing.close,
         uvicorn.Config(
             app,
-            lifespan="on",
+            lifespan="off",  # the engine is entered around uvicorn, not inside its lifespan
             log_level="info" if args.verbose else "warning",
             access_log=args.verbose,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         ),
     )
+
+    async def stop_with(ended: anyio.Event) -> None:
+        await ended.wait()
+        server.should_exit = True  # stop accepting, finish what is in flight, stop
+
+    async def run() -> None:
+        async with engine:
+            print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
+            print(f"kjobs: store {store}, config {config.engine.config_dir}", flush=True)
+            assert engine.ended is not None
+            # shielded: an engine that fails stops uvicorn the orderly way, not mid-request
+            with anyio.CancelScope(shield=True):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(stop_with, engine.ended)
+                    try:
+                        await server.serve(sockets=[sock])
+                    finally:
+                        app.state.closing.close()
+                        tg.cancel_scope.cancel()
+
     try:
-        server.run(sockets=[sock])
+        anyio.run(run)
+    except Exception as exc:
+        if not server.started:  # a start-up error: ``kjobs.cli.main`` makes it one line (exit 2)
+            refused = _first(exc)
+            if isinstance(refused, StoreUnavailable):  # e.g. a full disk: name the store
+                raise StoreRefused(
+                    store, f"refuses writes ({refused.reason}): make room or fix its device, "
+                    "then start kjobs again; nothing was changed",
+                ) from exc  # fmt: skip
+            raise
+        print(f"kjobs: the engine stopped, so the server did: {_reason(exc)}", file=sys.stderr)
+        return 3
     finally:
         sock.close()
+    print("kjobs: stopped", flush=True)
     return 0 if server.started else 1
+
+
+def _first(exc: BaseException) -> BaseException:
+    """The innermost first error of ``exc`` (task groups wrap it)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _reason(exc: BaseException) -> str:
+    """One line naming the innermost first error of ``exc``."""
+    exc = _first(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text if isinstance(exc, KjobsError) else f"{type(exc).__name__}: {text}"

@@ -8,24 +8,34 @@
 3. A write that loses a race (``ConcurrentModification``: another process, or a write made
    outside the lock) is decided again on a fresh read, at most ``MAX_RACES`` times in a row
    (``retry_lost_races``); after that the error is raised, never swallowed.
+4. A write the store refuses (``StoreUnavailable``: disk full, I/O error, locked too long,
+   connection lost) is tried again by the engine's own writers (a job's runner, a streaming
+   loop) with bounded exponential backoff until the store accepts it (``WriteRetry``); a user's
+   request is not retried: it gets the error (503) at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-from engine.core.errors import ConcurrentModification
+from engine.core.errors import ConcurrentModification, StoreUnavailable
+from engine.logging import get_logger
 
 T = TypeVar("T")
 J = TypeVar("J")
 
 MAX_RACES = 50  #: a decision re-taken this often in a row means something is badly wrong
+FIRST_RETRY_S: Final = 0.1  #: the first wait after a refused write
+MAX_RETRY_S: Final = 2.0  #: the longest wait between two tries (the backoff's bound)
+
+log = get_logger()
 
 
 class JobLocks:
@@ -120,3 +130,50 @@ async def retry_lost_races(
             job = await reread(job_id)
     assert lost is not None
     raise lost
+
+
+class WriteRetry:
+    """The one policy for writes the store refuses: wait, double the wait (up to
+    ``max_s``), try again, until the store accepts the write; logged and counted.
+
+    ``on_retry`` is called once per refused try (the engine counts them in
+    ``kjobs_store_write_retries_total``). Waits are real time (the store's recovery is), and
+    cancellable: a runner that is shut down stops retrying.
+    """
+
+    def __init__(
+        self,
+        on_retry: Callable[[], None] | None = None,
+        *,
+        first_s: float = FIRST_RETRY_S,
+        max_s: float = MAX_RETRY_S,
+    ) -> None:
+        self.on_retry = on_retry
+        self.first_s = first_s
+        self.max_s = max_s
+
+    async def until_accepted(self, what: str, write: Callable[[], Awaitable[T]], **ctx: str) -> T:
+        """``await write()`` until it is not refused; ``what`` (and ``ctx``) name it in logs."""
+        delay, tries, started = self.first_s, 0, time.monotonic()
+        while True:
+            try:
+                result = await write()
+            except StoreUnavailable as exc:
+                tries += 1
+                if tries & (tries - 1) == 0:  # 1st, 2nd, 4th, 8th… refusal: a log line
+                    log.warning(
+                        "kjobs.store.write_refused", write=what, tries=tries,
+                        retry_in_s=delay, reason=exc.reason, **ctx,
+                    )  # fmt: skip
+                if self.on_retry is not None:
+                    self.on_retry()
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self.max_s)
+                continue
+            if tries:
+                waited = round(time.monotonic() - started, 3)
+                log.warning(
+                    "kjobs.store.write_accepted", write=what, tries=tries + 1,
+                    waited_s=waited, **ctx,
+                )  # fmt: skip
+            return result

@@ -29,7 +29,7 @@ from engine.core.states import StreamingAction, StreamingJobType, StreamingStatu
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
 from engine.core.streaming_params import may_retry, retry_delay
 from engine.logging import get_logger
-from engine.store.commit import JobLocks, retry_lost_races, shielded
+from engine.store.commit import JobLocks, WriteRetry, retry_lost_races, shielded
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
 from engine.streaming.runs import Run, RunHandle
@@ -64,8 +64,11 @@ class StreamingRuntime:
         time_scale: float,
         node_info: str,
         on_change: Callable[[StreamingChange], None] | None,
+        write_retry: WriteRetry | None = None,
     ) -> None:
         self.store = store
+        #: a run's own writes ride out a store that refuses them (``engine.store.commit``)
+        self.write_retry = write_retry or WriteRetry()
         self.clock = clock
         self.settings = settings
         self.models = models
@@ -157,14 +160,21 @@ class StreamingRuntime:
         add_segments: Sequence[StreamingSegment] = (),
         remove_segments: Sequence[str] = (),
     ) -> bool:
-        """Decide and store an event of ``run``'s job; False if the run was replaced."""
-        decision = await self.commit(
-            run.job_id,
-            decide,
-            run=run,
-            stats=stats,
-            add_segments=add_segments,
-            remove_segments=remove_segments,
+        """Decide and store an event of ``run``'s job; False if the run was replaced.
+
+        A write the store refuses is tried again until it is accepted (``WriteRetry``): a
+        full disk pauses the loop, it does not fail the job."""
+        decision = await self.write_retry.until_accepted(
+            "streaming",
+            lambda: self.commit(
+                run.job_id,
+                decide,
+                run=run,
+                stats=stats,
+                add_segments=add_segments,
+                remove_segments=remove_segments,
+            ),
+            job_id=run.job_id,
         )
         return decision is not None
 

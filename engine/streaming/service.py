@@ -40,6 +40,7 @@ from engine.core.streaming import (
 )
 from engine.core.streaming_params import default_params, effective_params, may_retry
 from engine.logging import get_logger
+from engine.store.commit import WriteRetry
 from engine.store.ports import StreamingStore, StreamingWrite
 from engine.streaming.query import (
     ModelView,
@@ -92,9 +93,11 @@ class StreamingService:
         node_info: str = "",
         version: str = "4.0.0.0",
         on_change: Callable[[StreamingChange], None] | None = None,
+        write_retry: WriteRetry | None = None,
     ) -> None:
         """``models``: specs or catalog ``StreamingModel``s; ``on_change`` hears every status
-        change; ``node_info`` is shown by running jobs; ``version`` in listed jobs."""
+        change; ``node_info`` is shown by running jobs; ``version`` in listed jobs;
+        ``write_retry``: how the runs ride out refused writes (the engine's, to count them)."""
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive: {time_scale}")
         specs = [m if isinstance(m, StreamingModelSpec) else spec_from_catalog(m) for m in models]
@@ -112,6 +115,7 @@ class StreamingService:
             time_scale=time_scale,
             node_info=node_info,
             on_change=on_change,
+            write_retry=write_retry,
         )
         self._closing = anyio.Event()
         self._closed = anyio.Event()

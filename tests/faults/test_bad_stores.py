@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from engine.store.sqlite.db import SqliteDatabase
 from engine.store.sqlite.migrations import Migration, load_migrations
+from tests.faults.conftest import fill
 
 NOBODY = 65534
 RUN_AS_NOBODY = textwrap.dedent(
@@ -150,4 +153,43 @@ async def test_permission_denied_on_the_file(open_folder: Callable[[], Path]) ->
     store.chmod(0o444)
     before = digest(store)
     assert_refused(serve(store, as_nobody=True), store, f"permission denied on the file {store}")
+    assert digest(store) == before
+
+
+def test_a_fifo_is_not_a_regular_file(tmp_path: Path) -> None:
+    store = tmp_path / "k.sqlite"
+    os.mkfifo(store)
+    assert_refused(serve(store), store, "is not a regular file")
+    assert stat.S_ISFIFO(store.stat().st_mode)
+
+
+def test_permission_denied_on_the_wal_file(open_folder: Callable[[], Path]) -> None:
+    folder = open_folder()
+    store = folder / "k.sqlite"
+    anyio.run(real_store, store)
+    wal = Path(f"{store}-wal")
+    wal.write_bytes(b"")  # an empty -wal is no harm to SQLite, but kjobs must write it
+    folder.chmod(0o777)
+    store.chmod(0o666)
+    wal.chmod(0o444)
+    before = digest(store)
+    assert_refused(serve(store, as_nobody=True), store, f"permission denied on the file {wal}")
+    assert digest(store) == before and wal.read_bytes() == b""
+
+
+def test_a_new_store_on_a_full_disk(tmpfs: Callable[[str], Path]) -> None:
+    disk = tmpfs("1m")
+    filler = fill(disk)
+    store = disk / "kjobs" / "k.sqlite"
+    assert_refused(serve(store), store, f"no space left on the device of {disk}")
+    assert sorted(disk.iterdir()) == [filler]  # no half-made store, not even its folder
+
+
+async def test_an_existing_store_on_a_full_disk(tmpfs: Callable[[str], Path]) -> None:
+    disk = tmpfs("2m")
+    store = disk / "k.sqlite"
+    await real_store(store)
+    fill(disk)
+    before = digest(store)
+    assert_refused(serve(store), store, "refuses writes (")
     assert digest(store) == before

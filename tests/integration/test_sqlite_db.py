@@ -12,7 +12,7 @@ import aiosqlite
 import anyio
 import pytest
 
-from engine.core.errors import ConcurrentModification, ConfigError
+from engine.core.errors import ConcurrentModification, ConfigError, StoreUnavailable
 from engine.core.jobs import Family, Job, StepSpec
 from engine.core.operations import submit
 from engine.core.segments import plan_segment
@@ -312,7 +312,7 @@ async def test_close_commits_what_was_queued_and_then_refuses_writes(tmp_path: P
         results = await asyncio.gather(*writes, database.close())
     assert len(results) == 11
     assert notes(path) == [f"n{n:02d}" for n in range(10)]
-    with pytest.raises(RuntimeError, match="not open"):
+    with pytest.raises(StoreUnavailable, match="not open"):  # a 503 over HTTP, not a 500
         await database.write(lambda conn: insert_note(conn, "late"))
 
 

@@ -54,7 +54,9 @@ from typing import Any, Final, TypeVar, cast
 
 import aiosqlite
 
+from engine.core.errors import KjobsError, StoreUnavailable
 from engine.logging import get_logger
+from engine.store.health import StoreHealth
 from engine.store.sqlite.batch import OpFailed as _OpFailed
 from engine.store.sqlite.batch import Outcome as _Outcome
 from engine.store.sqlite.batch import Pending as _Pending
@@ -66,6 +68,8 @@ from engine.store.sqlite.batch import settle_all as _settle_all
 from engine.store.sqlite.batch import settle_error as _settle_error
 from engine.store.sqlite.batch import split_runs as _runs
 from engine.store.sqlite.checkpoint import Checkpointer
+from engine.store.sqlite.checkpoint import optimize as _optimize
+from engine.store.sqlite.faults import Reader, classify
 from engine.store.sqlite.migrations import Migration, load_migrations, migrate
 
 T = TypeVar("T")
@@ -79,6 +83,8 @@ ReadOp = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 SYNCHRONOUS_LEVELS: Final = frozenset({"NORMAL", "FULL", "EXTRA"})
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+#: a store used before ``open`` or after ``close`` (kjobs starting or stopping): a 503, not a 500
+NOT_OPEN: Final = "the store is not open: kjobs is starting or stopping"
 
 log = get_logger()
 
@@ -106,7 +112,9 @@ class SqliteDatabase:
         self._writer: aiosqlite.Connection | None = None
         self._raw: sqlite3.Connection | None = None  #: the writer's own sqlite3 connection
         self._thread: ThreadPoolExecutor | None = None  #: runs sync ops on ``_raw``
-        self._reader: aiosqlite.Connection | None = None
+        self._reader: Reader | None = None
+        #: refused writes (disk full, I/O error, locked too long) and a damaged file, as found
+        self.health = StoreHealth(self._path)
         self._writer_task: asyncio.Task[None] | None = None
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
@@ -134,10 +142,11 @@ class SqliteDatabase:
         return self._committed_batches
 
     @property
-    def reader(self) -> aiosqlite.Connection:
-        """The read-only connection."""
+    def reader(self) -> Reader:
+        """The read-only connection (a failed read raises ``StoreUnavailable`` or
+        ``StoreBroken`` where ``faults.classify`` says so)."""
         if self._reader is None:
-            raise RuntimeError("the database is not open")
+            raise StoreUnavailable(NOT_OPEN)
         return self._reader
 
     @property
@@ -155,10 +164,13 @@ class SqliteDatabase:
         try:
             await self._open_writer()
             done = await self._in_thread(migrate, self._raw, self._path, self._migrations)
-            self._reader = await self._connect_reader()
-        except BaseException:
+            self._reader = Reader(await self._connect_reader(), self.health)
+        except BaseException as exc:
             await self._release(optimize=False)  # a store that failed to open is left alone
-            raise
+            mapped = classify(exc, self.health, record=False)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         for version in done:
             log.info("kjobs.store.migrated", path=self._path, version=version)
         self._closing = False
@@ -223,7 +235,7 @@ class SqliteDatabase:
         reader, writer, raw = self._reader, self._writer, self._raw
         self._reader = self._writer = self._raw = None
         if reader is not None:
-            await reader.close()
+            await reader.conn.close()
         if raw is not None and optimize:
             await self._in_thread(self._wait_for_locks, raw, True)
             await self._in_thread(_optimize, raw)
@@ -244,7 +256,10 @@ class SqliteDatabase:
 
     async def read(self, fn: ReadOp[T]) -> T:
         """Run ``fn`` on the read connection."""
-        return await fn(self.reader)
+        try:
+            return await fn(self.reader.conn)
+        except sqlite3.Error as exc:
+            raise classify(exc, self.health) from exc
 
     async def write(self, op: WriteOp[T]) -> T:
         """Run the async ``op`` in the next group-commit transaction; its result once committed."""
@@ -258,7 +273,7 @@ class SqliteDatabase:
     async def _submit(self, op: Callable[..., Any], *, sync: bool, inline: bool = True) -> Any:
         task = self._writer_task
         if task is None or self._closing or task.done():
-            raise RuntimeError("the database is not open for writes")
+            raise StoreUnavailable(NOT_OPEN)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(op, sync, future, inline))
         self._wakeup.set()
@@ -280,7 +295,7 @@ class SqliteDatabase:
                     return
         finally:
             # only reached with writes left when the task itself is cancelled or broken
-            stopped = RuntimeError("the database writer stopped")
+            stopped = StoreUnavailable("the store's writer stopped")
             for item in [*batch, *self._queue]:
                 _settle_error(item, stopped)
             self._queue = []
@@ -294,21 +309,21 @@ class SqliteDatabase:
             if outcomes is None:
                 outcomes = await self._transaction(live)
         except _OpFailed as failed:
-            _settle_error(failed.item, failed.error)
+            self._fail(failed.item, failed.error)
             others = [item for item in live if item is not failed.item]
-            log.warning("kjobs.store.batch_failed", error=repr(failed.error), rerun=len(others))
+            log.debug("kjobs.store.batch_failed", error=repr(failed.error), rerun=len(others))
             for item in others:
                 await self._run_alone(item)
             return
         except Exception as exc:  # BEGIN or COMMIT itself failed
-            log.warning("kjobs.store.commit_failed", error=repr(exc), writes=len(live))
+            log.debug("kjobs.store.commit_failed", error=repr(exc), writes=len(live))
             if len(live) == 1:
-                _settle_error(live[0], exc)
+                self._fail(live[0], exc)
                 return
             for item in live:
                 await self._run_alone(item)
             return
-        _settle_all(outcomes)
+        self._committed(outcomes)
 
     async def _run_alone(self, item: _Pending) -> None:
         if item.future.done():
@@ -316,11 +331,22 @@ class SqliteDatabase:
         try:
             outcomes = await self._transaction([item])
         except _OpFailed as failed:
-            _settle_error(item, failed.error)
+            self._fail(item, failed.error)
         except Exception as exc:
-            _settle_error(item, exc)
+            self._fail(item, exc)
         else:
-            _settle_all(outcomes)
+            self._committed(outcomes)
+
+    def _committed(self, outcomes: list[_Outcome]) -> None:
+        self.health.accepted()
+        _settle_all(outcomes)
+
+    def _fail(self, item: _Pending, error: BaseException) -> None:
+        """The write failed: its caller gets the error kjobs means by it (``classify``)."""
+        mapped = classify(error, self.health)
+        if mapped is error and not isinstance(error, (sqlite3.Error, KjobsError)):
+            log.warning("kjobs.store.write_failed", error=repr(error))  # a bug in an op
+        _settle_error(item, mapped)
 
     def _run_inline(self, batch: list[_Pending]) -> list[_Outcome] | None:
         """A batch of sync writes run on the loop thread: no round trip through the writer's
@@ -368,32 +394,3 @@ class SqliteDatabase:
         if self._waits != waits:
             raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms if waits else 0}")
             self._waits = waits
-
-
-class SqliteStoreBase:
-    """What every SQLite store shares: its database, owned (a path) or shared (given)."""
-
-    def __init__(
-        self, target: str | os.PathLike[str] | SqliteDatabase, *, synchronous: str = "NORMAL"
-    ) -> None:
-        """``target``: a file path (the store owns its database) or a shared ``SqliteDatabase``
-        (opened here if needed, left open by ``close``: its owner closes it)."""
-        self._owns_db = not isinstance(target, SqliteDatabase)
-        if isinstance(target, SqliteDatabase):
-            self._db = target
-        else:
-            self._db = SqliteDatabase(target, synchronous=synchronous)
-
-    @property
-    def db(self) -> SqliteDatabase:
-        """The database this store writes to (may be shared with other SQLite stores)."""
-        return self._db
-
-    async def open(self) -> None:
-        """Open the database (migrating it); idempotent."""
-        await self._db.open()
-
-    async def close(self) -> None:
-        """Close the database if this store owns it (pending writes are committed first)."""
-        if self._owns_db:
-            await self._db.close()

@@ -19,6 +19,7 @@ from engine.core.jobs import Job, Segment
 from engine.core.states import State
 from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite, SegmentChange
 from engine.store.rules import check_write, fold, prepare_output
+from engine.store.sqlite.base import SqliteStoreBase
 from engine.store.sqlite.codec import (
     SUMMARY_COLUMNS,
     decode_job,
@@ -28,7 +29,7 @@ from engine.store.sqlite.codec import (
     step_row,
     summary_row,
 )
-from engine.store.sqlite.db import SqliteDatabase, SqliteStoreBase
+from engine.store.sqlite.db import SqliteDatabase
 from engine.store.sqlite.leases import (
     DELETE_LEASE,
     LEASE_HELD,

@@ -3,14 +3,18 @@
 ``preflight(path, known)`` raises ``StoreRefused`` naming the path and the one reason the file
 cannot be a kjobs store: it is a directory, its parent is a file, permission is denied on the
 directory or on the file, it is not a SQLite database, it is truncated, or it was written by a
-newer kjobs (a schema version above ``known``). It only reads: a refused store stays
-byte-identical, and no connection is opened on a file that will be refused.
+newer kjobs (a schema version above ``known``), or it is a new store on a device without room
+for it. It only reads an existing store: a refused store stays byte-identical, and no
+connection is opened on a file that will be refused. For a new store it writes (and removes)
+one probe file of ``NEW_STORE_BYTES`` beside it: a full disk is one line, not a half-made store.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -18,6 +22,9 @@ from engine.core.errors import StoreRefused
 
 SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 HEADER_BYTES: Final = 100
+#: room a new store takes while its migrations run (file, -wal and -shm: about 430 KB)
+NEW_STORE_BYTES: Final = 512 * 1024
+_NO_ROOM: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def preflight(path: Path, known: int) -> None:
@@ -25,8 +32,9 @@ def preflight(path: Path, known: int) -> None:
     where = str(path)
     if path.is_dir():
         raise StoreRefused(where, "is a directory, not a file")
-    _check_folder(path, where)
+    folder = _check_folder(path, where)
     if not path.exists():
+        _check_room(folder, where)
         return  # a new store: SQLite creates it
     if not path.is_file():
         raise StoreRefused(where, "is not a regular file")
@@ -47,8 +55,9 @@ def preflight(path: Path, known: int) -> None:
         )
 
 
-def _check_folder(path: Path, where: str) -> None:
-    """The folder must be (or become) a writable directory: SQLite adds -wal and -shm files."""
+def _check_folder(path: Path, where: str) -> Path:
+    """The folder must be (or become) a writable directory: SQLite adds -wal and -shm files.
+    Returns the nearest folder that exists."""
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -61,6 +70,24 @@ def _check_folder(path: Path, where: str) -> None:
             f"permission denied on the directory {folder} (kjobs must be able to {verb} "
             "the store and its -wal and -shm files)",
         )
+    return folder
+
+
+def _check_room(folder: Path, where: str) -> None:
+    """A new store must fit: write ``NEW_STORE_BYTES`` to a probe file in ``folder``, remove it."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".kjobs-probe-") as probe:
+            probe.write(bytes(NEW_STORE_BYTES))
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise StoreRefused(where, f"cannot write in {folder}: {exc.strerror or exc}") from exc
+        raise StoreRefused(
+            where,
+            f"no space left on the device of {folder} for a new store "
+            f"(it needs about {NEW_STORE_BYTES // 1024} KiB)",
+        ) from exc
 
 
 def _header_version(path: Path, where: str) -> int:

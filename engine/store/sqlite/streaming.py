@@ -19,7 +19,7 @@ from engine.core.streaming import (
     StreamingSegment,
 )
 from engine.store.ports import StreamingWrite
-from engine.store.sqlite.db import SqliteStoreBase
+from engine.store.sqlite.base import SqliteStoreBase
 from engine.store.streaming_rows import (
     decode_job,
     decode_record,
