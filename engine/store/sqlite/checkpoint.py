@@ -73,11 +73,3 @@ class Checkpointer:
             if conn is not None:
                 await asyncio.get_running_loop().run_in_executor(thread, conn.close)
             thread.shutdown(wait=False)
-
-
-def optimize(conn: sqlite3.Connection) -> None:
-    """``PRAGMA optimize`` before closing, as SQLite recommends; never fatal."""
-    try:
-        conn.execute("PRAGMA optimize")
-    except sqlite3.Error as exc:
-        log.warning("kjobs.store.optimize_failed", error=repr(exc))

@@ -68,7 +68,6 @@ from engine.store.sqlite.batch import settle_all as _settle_all
 from engine.store.sqlite.batch import settle_error as _settle_error
 from engine.store.sqlite.batch import split_runs as _runs
 from engine.store.sqlite.checkpoint import Checkpointer
-from engine.store.sqlite.checkpoint import optimize as _optimize
 from engine.store.sqlite.faults import Reader, classify
 from engine.store.sqlite.migrations import Migration, load_migrations, migrate
 
