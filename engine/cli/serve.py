@@ -18,11 +18,14 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from engine.core.errors import InvalidRequest, KjobsError, StoreRefused, StoreUnavailable
+
+if TYPE_CHECKING:
+    from engine.facade import Engine
 
 GRACEFUL_SHUTDOWN_S = 5  #: open connections get this long before they are closed
 
@@ -167,42 +170,62 @@ def serve(args: argparse.Namespace) -> int:
         ),
     )
 
-    async def stop_with(ended: anyio.Event) -> None:
-        await ended.wait()
-        server.should_exit = True  # stop accepting, finish what is in flight, stop
-
-    async def run() -> None:
-        async with engine:
-            print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
-            print(f"kjobs: store {store}, config {config.engine.config_dir}", flush=True)
-            assert engine.ended is not None
-            # shielded: an engine that fails stops uvicorn the orderly way, not mid-request
-            with anyio.CancelScope(shield=True):
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(stop_with, engine.ended)
-                    try:
-                        await server.serve(sockets=[sock])
-                    finally:
-                        app.state.closing.close()
-                        tg.cancel_scope.cancel()
+    def banner() -> None:
+        print(f"kjobs: serving on {url} (OpenAPI docs at {url}/docs)", flush=True)
+        print(f"kjobs: store {store}, config {config.engine.config_dir}", flush=True)
 
     try:
-        anyio.run(run)
+        anyio.run(_run, engine, server, sock, banner, app.state.closing.close)
     except Exception as exc:
         if not server.started:  # a start-up error: ``kjobs.cli.main`` makes it one line (exit 2)
-            refused = _first(exc)
-            if isinstance(refused, StoreUnavailable):  # e.g. a full disk: name the store
-                raise StoreRefused(
-                    store, f"refuses writes ({refused.reason}): make room or fix its device, "
-                    "then start kjobs again; nothing was changed",
-                ) from exc  # fmt: skip
-            raise
+            named = _startup_error(exc, store)
+            if named is exc:
+                raise
+            raise named from exc
         print(f"kjobs: the engine stopped, so the server did: {_reason(exc)}", file=sys.stderr)
         return 3
     finally:
         sock.close()
     print("kjobs: stopped", flush=True)
     return 0 if server.started else 1
+
+
+async def _run(
+    engine: Engine,
+    server: Any,
+    sock: socket.socket,
+    banner: Callable[[], None],
+    closing: Callable[[], None],
+) -> None:
+    """Enter the engine, serve until told to stop (or until the engine ends), leave it."""
+
+    async def stop_with(ended: anyio.Event) -> None:
+        await ended.wait()
+        server.should_exit = True  # stop accepting, finish what is in flight, stop
+
+    async with engine:
+        banner()
+        assert engine.ended is not None
+        # shielded: an engine that fails stops uvicorn the orderly way, not mid-request
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stop_with, engine.ended)
+                try:
+                    await server.serve(sockets=[sock])
+                finally:
+                    closing()  # the live event streams end
+                    tg.cancel_scope.cancel()
+
+
+def _startup_error(exc: Exception, store: str) -> Exception:
+    """A start-up error as the one line it should be: a store refusing writes is named."""
+    refused = _first(exc)
+    if isinstance(refused, StoreUnavailable):  # e.g. an existing store on a full disk
+        return StoreRefused(
+            store, f"refuses writes ({refused.reason}): make room or fix its device, "
+            "then start kjobs again; nothing was changed",
+        )  # fmt: skip
+    return exc
 
 
 def _first(exc: BaseException) -> BaseException:
