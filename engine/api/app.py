@@ -36,7 +36,7 @@ from engine.api import (
 from engine.api.auth import API_PREFIX, BasicAuthMiddleware, guarded, guarded_prefixes
 from engine.api.docs import install_docs
 from engine.api.errors import install_error_handlers
-from engine.api.examples import add_examples
+from engine.api.examples import add_examples, build_examples
 from engine.api.views import JobRenderer
 from engine.facade import Engine
 
@@ -106,7 +106,7 @@ def create_server_app(engine: Engine, *, debug: bool = False) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus Basic auth, and 400 (not 422) for invalid requests."""
+    """FastAPI's document plus Basic auth, 400 (not 422) for invalid requests, and examples."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -121,6 +121,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation["security"] = [{"basicAuth": []}]
     for unused in ("HTTPValidationError", "ValidationError"):
         components.get("schemas", {}).pop(unused, None)
-    add_examples(components.get("schemas", {}))
+    add_examples(schema, build_examples(app.state.engine))
     app.openapi_schema = schema
     return schema

@@ -17,6 +17,7 @@ from engine.api.deps import EngineDep, UserDep
 from engine.api.jobs import MAX_PAGING, Paging
 from engine.api.schemas import error_responses
 from engine.catalog import Catalog, Cube, Model, Project, Table
+from engine.config.settings import User
 from engine.core.jobs import Segment
 from engine.core.states import cube_status
 
@@ -157,14 +158,19 @@ def table_view(table: Table) -> dict[str, Any]:
     }
 
 
+def authentication_view(user: User) -> dict[str, Any]:
+    """``/user/authentication``: the user and its authorities."""
+    authorities = [{"authority": a} for a in user.authorities]
+    return {"userDetails": {"username": user.name, "authorities": authorities}}
+
+
 # -- routes -----------------------------------------------------------------------------------
 
 
 @router.get("/user/authentication", response_model=schemas.Authentication, summary="Current user")
 async def authentication(user: UserDep) -> JSONResponse:
     """The authenticated user and its authorities."""
-    authorities = [{"authority": a} for a in user.authorities]
-    return JSONResponse({"userDetails": {"username": user.name, "authorities": authorities}})
+    return JSONResponse(authentication_view(user))
 
 
 @router.get("/projects", response_model=list[schemas.ProjectBody], summary="Projects")

@@ -328,3 +328,14 @@ class TableBody(BaseModel):
     table_SCHEM: str
     table_NAME: str
     columns: list[ColumnBody]
+
+
+class ClusterNode(BaseModel):
+    """A live node of the cluster (SPEC §9)."""
+
+    node_id: str
+    host: str
+    pid: int
+    started: int = Field(description="epoch ms")
+    last_heartbeat: int = Field(description="epoch ms")
+    running_jobs: int

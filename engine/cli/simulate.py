@@ -17,6 +17,7 @@ from typing import TextIO
 import structlog
 
 from engine.config import SHIPPED_CONFIG_DIR
+from engine.core.errors import ConfigError
 from engine.simulation import SimulationResult, load_scenario, prepare, simulate
 from engine.simulation.events_log import elapsed
 from engine.simulation.summary import format_table
@@ -103,6 +104,8 @@ def _run(
     out: Path,
     store: Path | None,
 ) -> SimulationResult:
+    if not scenario_path.is_file():
+        raise ConfigError(str(scenario_path), ConfigError.WHOLE_FILE, _no_scenario())
     scenario = load_scenario(scenario_path)
     plan = prepare(scenario, config, seed=seed, hours=hours)
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
@@ -115,6 +118,13 @@ def _run(
     if bar is not None:
         bar.finish()
     return result
+
+
+def _no_scenario() -> str:
+    """What to say for a scenario file that is not there: which ones are shipped, where."""
+    shipped = SHIPPED_CONFIG_DIR / "scenarios"
+    names = ", ".join(sorted(p.name for p in shipped.glob("*.toml")))
+    return f"scenario file not found (the shipped ones, in {shipped}: {names})"
 
 
 def _print_outputs(result: SimulationResult) -> None:

@@ -214,7 +214,11 @@ def load_config(
     """
     folder = Path(config_dir) if config_dir is not None else SHIPPED_CONFIG_DIR
     if not folder.is_dir():
-        raise ConfigError(str(folder), "-", "config folder not found")
+        raise ConfigError(
+            str(folder),
+            ConfigError.WHOLE_FILE,
+            f"config folder not found (the shipped one is {SHIPPED_CONFIG_DIR})",
+        )
     engine_file = str(folder / "engine.toml")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}

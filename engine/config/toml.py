@@ -32,9 +32,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(str(path), "-", "file not found") from None
+        raise ConfigError(str(path), ConfigError.WHOLE_FILE, "file not found") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "-", f"invalid TOML: {exc}") from exc
+        raise ConfigError(str(path), ConfigError.WHOLE_FILE, f"invalid TOML: {exc}") from exc
 
 
 def type_name(value: object) -> str:

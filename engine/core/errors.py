@@ -114,8 +114,12 @@ class InvalidStreamingParameter(InvalidRequest):
 class ConfigError(KjobsError, ValueError):
     """A config file or value that cannot be used: names the file, key and reason."""
 
+    #: the ``key`` of an error about the whole file (not found, not TOML): left out of the text
+    WHOLE_FILE = "-"
+
     def __init__(self, file: str, key: str, reason: str) -> None:
-        super().__init__(f"{file}: {key}: {reason}")
+        where = file if key == self.WHOLE_FILE else f"{file}: {key}"
+        super().__init__(f"{where}: {reason}")
         self.file = file
         self.key = key
         self.reason = reason

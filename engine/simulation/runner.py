@@ -110,8 +110,13 @@ class Runner:
     ) -> None:
         if store_path is not None and store_path.exists():
             raise ConfigError(
-                str(store_path), "--store", "exists already; simulate writes a fresh store"
+                str(store_path),
+                "--store",
+                "exists already; simulate writes a fresh store: name another path or delete it",
             )
+        # a store it cannot use is refused (StoreRefused) before --out is touched
+        spec = MEMORY if store_path is None else str(store_path)
+        self._inner = open_stores(spec, plan.config.engine.max_output_bytes)
         self.plan = plan
         self.scenario = plan.scenario
         self.out_dir = out_dir
@@ -123,8 +128,7 @@ class Runner:
         self._jsonl: JsonlSink | None = None
         sinks: list[Sink] = [self.summary, self.timeline, *extra_sinks]
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            self._jsonl = JsonlSink(out_dir / "events.jsonl")
+            self._jsonl = _events_file(out_dir)
             sinks.append(self._jsonl)
         self.log = EventLog(self.clock.now_ms, self.scenario.start_ms, sinks)
         aliases = {f"{s.model_id}_{j}": s.alias for s in plan.streaming for j in ("build", "merge")}
@@ -184,8 +188,7 @@ class Runner:
         return self._finish(monotonic() - began)
 
     def _stores(self) -> tuple[JobStore, StreamingStore, SqliteDatabase | None]:
-        spec = MEMORY if self.store_path is None else str(self.store_path)
-        job_inner, stream_inner, db = open_stores(spec, self.plan.config.engine.max_output_bytes)
+        job_inner, stream_inner, db = self._inner
         guard = StoreGuard(self.clock, threaded=db is not None)
         return (
             GuardedJobStore(job_inner, guard, self.recorder),
@@ -348,3 +351,15 @@ def _bind(fn: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], Awaita
 
 
 __all__ = ["Runner", "SimulationResult", "id_generator", "simulate"]
+
+
+def _events_file(out_dir: Path) -> JsonlSink:
+    """``OUT/events.jsonl``, opened for writing; a folder kjobs cannot write is one line."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return JsonlSink(out_dir / "events.jsonl")
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigError(
+            str(out_dir), "--out", f"{reason}: name a folder kjobs can write (--out DIR)"
+        ) from exc
