@@ -51,7 +51,14 @@ def test_an_unknown_cube_in_run(tmp_path: Path) -> None:
 
 def test_an_unknown_scenario_file(tmp_path: Path) -> None:
     line = one_line(kjobs("simulate", "no-such-day.toml", cwd=tmp_path))
-    assert "no-such-day.toml" in line
+    assert "no-such-day.toml: scenario file not found" in line
+    assert "failures.toml" in line  # the shipped scenarios, and where they are
+    assert "-:" not in line
+
+
+def test_an_unknown_config_folder(tmp_path: Path) -> None:
+    line = one_line(kjobs("serve", "--config", str(tmp_path / "nope"), cwd=tmp_path))
+    assert f"{tmp_path / 'nope'}: config folder not found (the shipped one is " in line
 
 
 def test_a_store_serve_cannot_use(tmp_path: Path) -> None:

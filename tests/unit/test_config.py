@@ -38,7 +38,9 @@ def assert_one_clear_message(err: ConfigError, file: Path | str, key: str, reaso
     assert err.file == str(file)
     assert err.key == key
     assert re.search(reason, err.reason), err.reason
-    assert str(err) == f"{file}: {key}: {err.reason}"
+    # an error about the whole file (key "-") names only the file
+    where = f"{file}" if key == ConfigError.WHOLE_FILE else f"{file}: {key}"
+    assert str(err) == f"{where}: {err.reason}"
     assert "\n" not in str(err)
 
 
