@@ -25,6 +25,7 @@ from engine.api.cluster import node_view
 from engine.api.errors import error_body, kind_of
 from engine.api.schedules import schedule_view
 from engine.api.views import envelope, job_view, output_view, overview_view
+from engine.batch.output import StepOutput
 from engine.catalog import Catalog, Cube, StreamingModel
 from engine.core import operations as ops
 from engine.core.errors import JobNotFound
@@ -43,7 +44,7 @@ from engine.core.states import (
 )
 from engine.core.streaming_jobs import BatchStats, StreamingRecord, new_job
 from engine.core.streaming_params import default_params
-from engine.facade import Engine, StepOutput
+from engine.facade import Engine
 from engine.store.ports import NodeInfo
 from engine.streaming.query import ModelView, listed_job, partition_desc, record_view, stats_view
 
