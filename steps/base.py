@@ -33,6 +33,18 @@ class InfoSink(Protocol):
         """Merge ``info`` into the step's info; ``wait_time_ms`` sets its queue wait."""
 
 
+class ProcessRecorder(Protocol):
+    """Where a real step reports the process group it starts (the engine records it in the
+    store, so that a later incarnation can kill it if the engine dies: no orphans)."""
+
+    async def started(self, pid: int) -> None:
+        """The group led by ``pid`` exists and its command has not started yet; durable when
+        this returns (the executor starts the command only then)."""
+
+    async def ended(self, pid: int) -> None:
+        """The group is gone (ended or killed): its record goes."""
+
+
 class LazyRandom(random.Random):
     """A ``random.Random(seed)`` that is seeded on first use: most steps never draw.
 
@@ -113,6 +125,8 @@ class StepContext:
     #: info of the interrupted attempt, given only when crash recovery may re-attach to it
     previous_info: Mapping[str, str] | None = None
     attempt: int = 1  #: 1-based attempt number within the job's current run of this step
+    #: real steps: where the process group is recorded before the command starts
+    processes: ProcessRecorder | None = None
 
     async def simulate(self, seconds: float) -> None:
         """Spend ``seconds`` of simulated work (shortened by ``time_scale``)."""

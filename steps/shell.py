@@ -1,7 +1,11 @@
 """The shell family: ``/bin/sh -c`` in its own process group (real), or a profile (simulated).
 
 Real mode runs the step's already-substituted command with stdout and stderr on ONE pipe, so
-the captured output keeps the order the child wrote it in. The pipe is read incrementally and
+the captured output keeps the order the child wrote it in. The shell first waits at a gate
+(a line on its stdin) while the engine records its process group (``ctx.processes``): the
+command starts only once the record is durable, so a later incarnation of the engine can kill
+it if this one dies (``engine.batch.orphans``); a shell whose engine died before the gate
+opened exits at once. The pipe is read incrementally and
 each line is handed to the output sink as it arrives; at most one partial line (bounded) is held.
 
 Interruption (anyio cancellation, or the step's timeout) runs the step's interrupt command if it
@@ -36,6 +40,8 @@ _MAX_PARTIAL: Final = 64 * 1024  #: a line longer than this is passed on in piec
 #: the pipe open before we stop reading
 _DRAIN_SECONDS: Final = 2.0
 _REAP_SECONDS: Final = 10.0  #: bound on waiting for a SIGKILLed child to be reaped
+#: the step's shell: wait for "go" on stdin, then become ``sh -c COMMAND`` (same pid and group)
+_GATE: Final = 'IFS= read -r go && [ "$go" = go ] && exec /bin/sh -c "$1" </dev/null; exit 125'
 
 
 class ShellExecutor:
@@ -49,7 +55,7 @@ class ShellExecutor:
         # Shielded: a cancellation that lands while the child is being created would otherwise
         # lose its handle and leave it running. _supervise sees the cancellation right after.
         with anyio.CancelScope(shield=True):
-            process = await _spawn(["/bin/sh", "-c", spec.exec_cmd], ctx)
+            process = await _spawn(["/bin/sh", "-c", _GATE, "sh", spec.exec_cmd], ctx, gated=True)
         log.debug("kjobs.shell.started", job_id=ctx.job_id, step_id=ctx.step.id, pid=process.pid)
         timed_out = await _supervise(process, ctx)
         code = _exit_code(process.returncode)
@@ -81,15 +87,16 @@ class SimulatedShellExecutor:
         return OK_RESULT
 
 
-async def _spawn(command: list[str], ctx: StepContext) -> anyio.abc.Process:
-    """Start ``command`` in a new session with stdout+stderr on one pipe."""
+async def _spawn(command: list[str], ctx: StepContext, gated: bool = False) -> anyio.abc.Process:
+    """Start ``command`` in a new session with stdout+stderr on one pipe (stdin: a pipe to
+    open its gate when ``gated``, else nothing)."""
     cwd: Path | None = ctx.workdir
     try:
         if cwd is not None:
             await anyio.Path(cwd).mkdir(parents=True, exist_ok=True)
         return await anyio.open_process(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=cwd,
@@ -114,6 +121,7 @@ async def _supervise(process: anyio.abc.Process, ctx: StepContext) -> bool:
     async with anyio.create_task_group() as tg:
         try:
             tg.start_soon(pump.run)
+            await _open_gate(process, ctx)
             with anyio.move_on_after(ctx.step.spec.timeout_s) as timeout:
                 await process.wait()
             timed_out = timeout.cancelled_caught
@@ -121,7 +129,23 @@ async def _supervise(process: anyio.abc.Process, ctx: StepContext) -> bool:
             with anyio.CancelScope(shield=True):
                 await _stop(process, ctx)
                 await pump.finish(_DRAIN_SECONDS)
+                if ctx.processes is not None:
+                    await ctx.processes.ended(process.pid)
     return timed_out
+
+
+async def _open_gate(process: anyio.abc.Process, ctx: StepContext) -> None:
+    """Record the step's group, then let its command start."""
+    if ctx.processes is not None:
+        await ctx.processes.started(process.pid)
+    stdin = process.stdin
+    assert stdin is not None
+    try:
+        await stdin.send(b"go\n")
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass  # the shell is gone already: its exit code tells why
+    finally:
+        await stdin.aclose()
 
 
 async def _stop(process: anyio.abc.Process, ctx: StepContext) -> None:

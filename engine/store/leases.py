@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from engine.core.errors import LeaseLost
 from engine.core.states import State
-from engine.store.ports import Candidate, JobStore, Lease, NodeInfo
+from engine.store.ports import Candidate, JobStore, Lease, NodeInfo, StepProcess
 
 _CLAIMABLE = frozenset({State.READY, State.RUNNING})
 
@@ -27,6 +27,7 @@ class LocalLeases:
         self._jobs = jobs
         self._leases: dict[str, Lease] = {}  #: current lease by job id (owner "" = none)
         self._nodes: dict[str, NodeInfo] = {}
+        self._processes: dict[tuple[str, int], StepProcess] = {}  #: by (host, pgid)
 
     def verify(self, lease: Lease) -> None:
         """``LeaseLost`` unless ``lease`` is the job's current one (owner and token)."""
@@ -99,3 +100,21 @@ class LocalLeases:
     def forget_job(self, job_id: str) -> None:
         """The job was deleted: its lease goes with it."""
         self._leases.pop(job_id, None)
+
+    async def record_process(self, process: StepProcess) -> None:
+        """Record a step's process group (replacing a record of the same host and pgid)."""
+        key = (process.host, process.pgid)
+        self._processes.pop(key, None)  # a replaced record is the newest: last in order
+        self._processes[key] = process
+
+    async def clear_process(self, host: str, pgid: int) -> None:
+        """Drop the group's record (nothing happens when there is none)."""
+        self._processes.pop((host, pgid), None)
+
+    async def step_processes(self, host: str, job_id: str | None = None) -> list[StepProcess]:
+        """The recorded groups of ``host`` (of one job only, if given), oldest first."""
+        found = [
+            p for p in self._processes.values()
+            if p.host == host and (job_id is None or p.job_id == job_id)
+        ]  # fmt: skip
+        return sorted(found, key=lambda p: (p.recorded, p.pgid))

@@ -33,6 +33,10 @@ Leases (``LeaseStore``, SPEC §9): one node at a time runs a job. Rules every ad
   serialises them with the runner.
 - ``revoke`` takes a job's lease away from whoever holds it (an operation stopped the job):
   the owner finds it gone in ``held`` and stops the step.
+- Step processes (``record_process`` ...): one row per ``(host, pgid)`` (a newer record of the
+  same group replaces the older one: the pid was reused, so the old group is gone); a record is
+  readable by every node of the store once its call returns; clearing one that is gone is a
+  no-op.
 
 Streaming jobs (``StreamingStore``).
 Rules every adapter keeps (the
@@ -113,6 +117,27 @@ class NodeInfo:
     started: int  #: epoch ms
     last_heartbeat: int  #: epoch ms
     running_jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepProcess:
+    """A step's process group, recorded before the step's work starts and cleared when it ends:
+    what a later incarnation of the engine kills if it is still running (no orphans).
+
+    ``started`` and ``node_started`` tell a process from a later one that reuses its pid
+    (``engine.batch.orphans.identity``: boot id and start time; "" when unknown).
+    """
+
+    host: str
+    pgid: int  #: the group (its leader's pid: the step runs in its own session)
+    job_id: str
+    step_id: str
+    attempt: int
+    started: str  #: identity of the group's leader
+    node_id: str  #: the node that ran it
+    node_pid: int  #: that node's process
+    node_started: str  #: identity of that node's process
+    recorded: int  #: epoch ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,3 +336,12 @@ class LeaseStore(Protocol):
     async def watch(self, work: Callable[[], None], lease: Callable[[], None]) -> None:
         """Call ``work`` when another process makes a job READY and ``lease`` when it revokes
         a lease; stores that cannot tell (SQLite, memory) leave it to the polls."""
+
+    async def record_process(self, process: StepProcess) -> None:
+        """Record a step's process group (replacing a record of the same host and pgid)."""
+
+    async def clear_process(self, host: str, pgid: int) -> None:
+        """The group is gone (its step ended, or it was killed): drop its record."""
+
+    async def step_processes(self, host: str, job_id: str | None = None) -> list[StepProcess]:
+        """The recorded groups of ``host`` (of one job only, if given), oldest first."""

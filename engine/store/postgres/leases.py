@@ -22,6 +22,7 @@ from engine.store.postgres.db import (
     WORK_CHANNEL,
     PostgresDatabase,
 )
+from engine.store.postgres.processes import PostgresProcesses
 
 LOCK_LEASE: Final = "SELECT owner, expires FROM leases WHERE job_id = $1 FOR UPDATE SKIP LOCKED"
 LEASE_EXISTS: Final = "SELECT 1 FROM leases WHERE job_id = $1"
@@ -60,8 +61,9 @@ EXPIRE_OWNER: Final = "UPDATE leases SET expires = 0 WHERE owner = $1"
 _CLAIMABLE_STATES: Final = sorted((State.READY.value, State.RUNNING.value))
 
 
-class PostgresLeases:
-    """Leases and nodes in the ``leases`` and ``nodes`` tables."""
+class PostgresLeases(PostgresProcesses):
+    """Leases, nodes and step processes in the ``leases``, ``nodes`` and ``step_processes``
+    tables."""
 
     shared = True
 

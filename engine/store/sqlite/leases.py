@@ -16,6 +16,7 @@ from engine.core.errors import LeaseLost
 from engine.core.states import State
 from engine.store.ports import Candidate, Lease, NodeInfo
 from engine.store.sqlite.db import SqliteDatabase
+from engine.store.sqlite.processes import SqliteProcesses
 
 CLAIM: Final = """
 INSERT INTO leases (job_id, owner, token, expires) VALUES (?, ?, 1, ?)
@@ -64,8 +65,9 @@ def check_lease(conn: sqlite3.Connection, lease: Lease) -> None:
         raise LeaseLost(lease.job_id, lease.owner, lease.token)
 
 
-class SqliteLeases:
-    """Leases and nodes in the ``leases`` and ``nodes`` tables of a shared database."""
+class SqliteLeases(SqliteProcesses):
+    """Leases, nodes and step processes in the ``leases``, ``nodes`` and ``step_processes``
+    tables of a shared database."""
 
     shared = True
 
