@@ -2,9 +2,10 @@
 
 ``NodeAgent`` runs beside the scheduler:
 
-- at start, it removes the entries of dead nodes of this host (its own earlier run: a restart
-  recovers at once instead of waiting for leases to expire), registers this node, and takes
-  every job that needs a runner (``adopt``);
+- at start, it kills the step groups that dead nodes of this host left running
+  (``engine.batch.orphans``), removes the entries of dead nodes of this host (its own earlier
+  run: a restart recovers at once instead of waiting for leases to expire), registers this
+  node, and takes every job that needs a runner (``adopt``);
 - when the store is shared, a *keeper* checks this node's leases twice a second (a lease that
   another node took, or that an operation revoked, kills its step within a second) and renews
   them every third of their time (PostgreSQL also NOTIFYs a revoke: checked at once); a *feed*
@@ -73,6 +74,8 @@ class NodeAgent:
     async def start(self) -> None:
         """Clear dead local nodes, register this one, adopt every job that needs a runner."""
         me = self._scheduler.node_id
+        # orphans first: no step of a dead incarnation may still run when its job is adopted
+        await self._scheduler.processes.reap_dead()
         for node in await self._leases.nodes():
             if node.node_id == me or (node.host == self.host and not _alive(node.pid)):
                 await self._leases.forget_node(node.node_id)

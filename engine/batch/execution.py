@@ -15,6 +15,7 @@ from typing import TypeVar
 import anyio
 
 from engine.batch.leasing import Runner
+from engine.batch.orphans import StepProcesses
 from engine.batch.output import LiveOutput
 from engine.batch.writer import JobWriter
 from engine.clock import Clock
@@ -45,6 +46,7 @@ class StepExecution:
     _events: EventBus
     _profiles: ProfileLookup
     _workdir: Path
+    processes: StepProcesses
 
     async def _execute(
         self, job: Job, step: Step, output: LiveOutput, previous: Mapping[str, str] | None
@@ -64,6 +66,7 @@ class StepExecution:
             grace_seconds=self._settings.grace_seconds,
             previous_info=previous,
             attempt=step.attempts,
+            processes=self.processes.recorder(job.id, step.id, step.attempts),
         )
         log.debug("kjobs.step.started", job_id=job.id, step_id=step.id, attempt=step.attempts)
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
+from engine.batch.orphans import StepProcesses
 from engine.batch.output import LiveOutput
 from engine.batch.writer import JobWriter
 from engine.clock import Clock
@@ -55,6 +56,8 @@ class LeaseHolder:
         self.leases = leases
         self.node_id = node_id  #: owner of this node's leases
         self.lease_ms = int(lease_seconds * 1000)
+        #: this node's step process groups, and the reaper of those earlier incarnations left
+        self.processes = StepProcesses(leases, self._clock, self.node_id)
         self._held: dict[str, Lease] = {}  #: leases of runners stopped by ``shutdown``
         self.leases_lost = 0  #: runners stopped because another node took their job
         self.jobs_rescued = 0  #: RUNNING jobs of dead nodes (or a crash) taken over here
@@ -92,6 +95,7 @@ class LeaseHolder:
         """A RUNNING job nobody runs (its node died) -> READY, under ``lease`` (SPEC §2.3)."""
         log.info("kjobs.job.rescued", job_id=job.id, node=self.node_id)
         self.jobs_rescued += 1
+        await self.processes.reap_job(job.id)  # the dead runner's step must not run beside ours
         now = self._clock.now_ms()
         stored, _ = await self._writer.apply(job, lambda j: ops.recover(j, now), lease=lease)
         return stored
