@@ -147,6 +147,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from engine.api.app import create_server_app
+    from engine.cli.http_limits import LimitedH11Protocol
     from engine.config import load_config
     from engine.facade import Engine
     from engine.store import default_store_path
@@ -167,6 +168,8 @@ def serve(args: argparse.Namespace) -> int:
             log_level="info" if args.verbose else "warning",
             access_log=args.verbose,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            http=LimitedH11Protocol,
+            h11_max_incomplete_event_size=config.engine.max_request_head_bytes,
         ),
     )
 

@@ -183,6 +183,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "KJOBS_METRICS_PUBLIC"),
     Setting("kjobs.gc-threshold", "engine", "gc_threshold", "int", non_negative,
             "KJOBS_GC_THRESHOLD"),
+    Setting("kjobs.server.max-request-head", "engine", "max_request_head_bytes", "int",
+            _at_least(1024), "KJOBS_SERVER_MAX_REQUEST_HEAD"),
     Setting("kjobs.log.level", "logging", "level", "str", _LEVELS, "KJOBS_LOG_LEVEL"),
     Setting("kjobs.log.format", "logging", "format", "str",
             one_of(("auto", "console", "json"), "format"), "KJOBS_LOG_FORMAT"),

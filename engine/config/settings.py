@@ -57,6 +57,8 @@ class EngineSettings:
     users: tuple[User, ...] = (User("ADMIN", "KYLIN"),)
     metrics_public: bool = False  #: kjobs.metrics.public: serve /metrics without credentials
     gc_threshold: int = 20_000  #: kjobs.gc-threshold: young collections while running; 0 = off
+    #: kjobs.server.max-request-head: bytes of a request line and headers ``kjobs serve`` reads
+    max_request_head_bytes: int = 16 * 1024
     env: tuple[tuple[str, str], ...] = ()  #: kjobs.job.env: environment for real shell steps
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
