@@ -36,6 +36,12 @@ _OVERLAPS = (
 )
 
 
+_FIRST_COPY_SLOW = (
+    'n=$(awk -v j={job_id} \'$1 == j && $3 == "start"\' "$KJOBS_LEDGER" | wc -l); '
+    'if [ "$n" -gt 1 ]; then sleep 1; else sleep 60; fi'
+)
+
+
 def _config(folder: Path, sleep: str) -> Path:
     return ledger_config(folder, 1, sleep=_OVERLAPS + sleep)
 
@@ -65,7 +71,9 @@ def _check_one_copy_finished(folder: Path, job_id: str, first: Mark) -> list[Mar
 def test_a_server_killed_during_a_step_leaves_no_copy_running_after_restart(
     tmp_path: Path,
 ) -> None:
-    config = _config(tmp_path, "sleep 5")
+    # the first copy would sleep a minute (it must outlive the restart, however slow), the
+    # copy the restarted server runs a second
+    config = _config(tmp_path, _FIRST_COPY_SLOW)
     store = str(tmp_path / "kjobs.sqlite")
     a = start_node(tmp_path, store, "a", config)
     restarted: ServerProcess | None = None
