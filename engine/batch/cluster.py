@@ -25,6 +25,7 @@ import socket
 
 import anyio
 
+from engine.batch import procfs
 from engine.batch.scheduler import Scheduler
 from engine.clock import Clock
 from engine.core import operations as ops
@@ -77,7 +78,7 @@ class NodeAgent:
         # orphans first: no step of a dead incarnation may still run when its job is adopted
         await self._scheduler.processes.reap_dead()
         for node in await self._leases.nodes():
-            if node.node_id == me or (node.host == self.host and not _alive(node.pid)):
+            if node.node_id == me or (node.host == self.host and not procfs.alive(node.pid, "")):
                 await self._leases.forget_node(node.node_id)
         await self._leases.heartbeat(self.info())
         await self._leases.watch(self.wake, self.check_leases)
@@ -206,14 +207,3 @@ def engine_node_id(instance: str) -> str:
     the N-th (two engines of one process never share leases)."""
     n = next(_ENGINES)
     return instance if n == 1 else f"{instance}#{n}"
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
