@@ -224,6 +224,38 @@ def plan_merge(
     return found[min(found)] if found else ()
 
 
+def settled(segments: Sequence[StreamingSegment], *, max_size_bytes: int, known: int = 0) -> int:
+    """How many of ``segments`` (by offset) no merge can take any more: plan from the rest.
+
+    A prefix of READY, merged (layer ≥ 1) segments in which no two neighbours fit in one group
+    (another layer, a gap in offsets, or together over ``max_size_bytes``) can never merge: a
+    group is a run of neighbours within the size, so it holds at most the prefix's last
+    segment, and new segments only come after it. That last one stays with the rest; the count
+    is of those before it. ``plan_merge`` on ``segments[settled(...):]`` is ``plan_merge`` on
+    all of them (the lowest layer left out has no group; no layer-0 segment is left out).
+    ``known``: a count returned before for the same leading segments and size, from which the
+    check goes on (its last pair is checked again: the segment after it may have changed).
+    """
+    if not segments or not _may_settle(segments[0]):
+        return 0
+    last = max(0, min(known, len(segments)) - 1)  #: the prefix's last segment
+    while last + 1 < len(segments):
+        here, after = segments[last], segments[last + 1]
+        if not _may_settle(after):
+            break
+        neighbours = here.layer == after.layer and here.end_offset == after.start_offset
+        if neighbours and here.size_bytes + after.size_bytes <= max_size_bytes:
+            break
+        last += 1
+    return last
+
+
+def _may_settle(segment: StreamingSegment) -> bool:
+    # READY: a segment of another status would be left out of the plan, joining its neighbours;
+    # merged: the newest layer-0 segment is left out of the plan, so none may be skipped
+    return segment.status == "READY" and segment.layer > 0
+
+
 def merge_segments(
     group: Sequence[StreamingSegment], segment_id: str, now: int
 ) -> StreamingSegment:

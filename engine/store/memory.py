@@ -7,6 +7,7 @@ simulations on a virtual clock deterministic (the store never leaves the loop).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 from collections import Counter, defaultdict
@@ -236,8 +237,10 @@ class MemoryStreamingStore:
         self._jobs: dict[str, StreamingJob] = {}
         self._records: defaultdict[str, list[StreamingRecord]] = defaultdict(list)
         self._stats: defaultdict[str, list[BatchStats]] = defaultdict(list)
-        # by model, so that listing one model's segments does not scan every model's
+        # by model, so that listing one model's segments does not scan every model's, and kept
+        # in offset order, so that listing them (every merge pass) does not sort them again
         self._segments: defaultdict[str, dict[str, StreamingSegment]] = defaultdict(dict)
+        self._ordered: defaultdict[str, list[StreamingSegment]] = defaultdict(list)
         self._segment_models: dict[str, str] = {}  #: segment id → model id
         self._next_record_id = 1
         self._next_stats_id = 1
@@ -269,7 +272,7 @@ class MemoryStreamingStore:
             self._stats[row.job_id].append(dataclasses.replace(row, id=self._next_stats_id))
             self._next_stats_id += 1
         for segment_id in write.remove_segments:
-            del self._segments[self._segment_models.pop(segment_id)][segment_id]
+            self._drop_segment(self._segment_models.pop(segment_id), segment_id)
         for segment in write.add_segments:
             self._add_segment(segment)
         return job
@@ -297,18 +300,21 @@ class MemoryStreamingStore:
 
     async def segments(self, model_id: str) -> list[StreamingSegment]:
         """By ``start_offset``."""
-        found = self._segments.get(model_id)
-        if not found:
-            return []
-        return sorted(found.values(), key=_by_offset)
+        return list(self._ordered.get(model_id, ()))
 
     def _add_segment(self, segment: StreamingSegment) -> None:
-        # a segment saved again under another model moves (as the one-dict version did)
+        # a segment saved again replaces the stored one, under another model it moves
         previous = self._segment_models.get(segment.id)
-        if previous is not None and previous != segment.model_id:
-            del self._segments[previous][segment.id]
+        if previous is not None:
+            self._drop_segment(previous, segment.id)
         self._segment_models[segment.id] = segment.model_id
         self._segments[segment.model_id][segment.id] = segment
+        bisect.insort(self._ordered[segment.model_id], segment, key=_by_offset)
+
+    def _drop_segment(self, model_id: str, segment_id: str) -> None:
+        segment = self._segments[model_id].pop(segment_id)
+        ordered = self._ordered[model_id]
+        del ordered[bisect.bisect_left(ordered, _by_offset(segment), key=_by_offset)]
 
 
 def _by_offset(segment: StreamingSegment) -> tuple[int, int, str]:

@@ -28,6 +28,7 @@ from engine.core.streaming_params import (
     effective_params,
     merge_segments,
     plan_merge,
+    settled,
 )
 from engine.store.ports import StreamingStore
 from engine.streaming.source import SimulatedSource, SourceBatch, StreamingModelSpec
@@ -198,13 +199,14 @@ async def merge_loop(
 ) -> None:
     """Every merge interval: one merge pass over the model's READY segments."""
     params = effective_params(job.params, ctx.settings)
+    skipped = _Skipped()
     while True:
         if await handle.wait(params.merge_interval_ms / 1000):
             return
         number = ctx.next_number(job.uuid)
         if number in spec.fail_at_batches:
             raise SimulatedFailure(f"merge pass {number} of {job.uuid} failed (simulated)")
-        if not await _merge_pass(ctx, handle, job, spec, params):
+        if not await _merge_pass(ctx, handle, job, spec, params, skipped):
             return
         handle.succeeded()
         if handle.stop_requested:
@@ -217,9 +219,15 @@ async def _merge_pass(
     job: StreamingJob,
     spec: StreamingModelSpec,
     params: StreamingParams,
+    skipped: _Skipped,
 ) -> bool:
-    """Merge while the planner finds a group; False when the run was replaced."""
-    segments = await ctx.store.segments(job.model_id)
+    """Merge while the planner finds a group; False when the run was replaced.
+
+    The plan looks only at the segments after those that can no longer merge (``settled``):
+    with a day of segments at the size limit, re-planning over all of them was most of a pass.
+    """
+    stored = await ctx.store.segments(job.model_id)
+    segments = stored[skipped.count(stored, params.max_size_bytes) :]
     for _ in range(len(segments)):  # every merge removes at least one segment
         group = plan_merge(
             segments, threshold=params.merge_threshold, max_size_bytes=params.max_size_bytes
@@ -237,3 +245,26 @@ async def _merge_pass(
         segments = [s for s in segments if s.id not in members]
         segments.append(merged)
     return True
+
+
+class _Skipped:
+    """What a merge loop knows from its previous pass: how many leading segments are settled.
+
+    Kept by the loop (its params fixed), checked against the segment it ended on: only the
+    loops write segments and they never remove a settled one, but a store that changed under
+    them (another process) is counted again from the start rather than trusted.
+    """
+
+    def __init__(self) -> None:
+        self._known = 0
+        self._last_id = ""  #: the id of the last settled segment
+
+    def count(self, segments: Sequence[StreamingSegment], max_size_bytes: int) -> int:
+        """Leading ``segments`` (by offset) the plan can skip."""
+        known = self._known
+        if known and (known > len(segments) or segments[known - 1].id != self._last_id):
+            known = 0
+        known = settled(segments, max_size_bytes=max_size_bytes, known=known)
+        self._known = known
+        self._last_id = segments[known - 1].id if known else ""
+        return known
