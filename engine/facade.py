@@ -121,7 +121,12 @@ class Engine:
         self.events.add_job_hook(metrics.job_written)
         self._writer.on_write = metrics.store_write.observe
         limit = self.settings.max_concurrent_jobs
-        metrics.watch(lambda: (self.scheduler.running_jobs, limit), self.streaming)
+        scheduler = self.scheduler
+        metrics.watch(
+            lambda: (scheduler.running_jobs, limit),
+            self.streaming,
+            lambda: (scheduler.leases_lost, scheduler.jobs_rescued),
+        )
         return metrics
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -377,8 +382,10 @@ class Engine:
         return stored
 
     async def refresh_metrics(self) -> None:
-        """Re-count the stored jobs per status for ``kjobs_jobs`` (the server does, per scrape)."""
+        """Re-count the stored jobs per status for ``kjobs_jobs`` and the live nodes for
+        ``kjobs_nodes`` (the server does, per scrape)."""
         self.metrics.set_counts(await self.overview())
+        self.metrics.nodes.set(len(await self.cluster_nodes()))
 
     def now_ms(self) -> int:
         """The engine clock's time."""

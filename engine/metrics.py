@@ -10,8 +10,9 @@ counts from the store (the server calls it on every scrape; other nodes' writes 
 that bypass this engine are then counted too). No job or step id is ever a label: labels are
 REST statuses, results, command types and model aliases, all small closed sets.
 
-Other parts of the engine register their own metrics on ``registry`` (the cluster adds
-``kjobs_leases_lost_total``, ``kjobs_jobs_rescued_total`` and ``kjobs_nodes``).
+The cluster's (SPEC §9): ``kjobs_leases_lost_total`` and ``kjobs_jobs_rescued_total`` read this
+node's scheduler counters at scrape time; ``kjobs_nodes`` (live nodes on the store) is re-read
+by ``refresh`` with the job counts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from engine.core.jobs import Job
@@ -38,6 +39,7 @@ RESULTS = (State.SUCCEED, State.ERROR, State.DISCARDED)
 STEP_ENDS = frozenset({State.SUCCEED, State.ERROR})
 
 Slots = Callable[[], tuple[int, int]]  #: () -> (used, capacity)
+Leases = Callable[[], tuple[int, int]]  #: () -> (leases lost, jobs rescued) by this node
 _Labelled = TypeVar("_Labelled", Gauge, Counter, Histogram)
 
 
@@ -86,19 +88,31 @@ class EngineMetrics:
         self.event_clients = Gauge(
             "kjobs_event_clients", "Open live event streams (SSE)", registry=reg
         )
+        self.nodes = Gauge(
+            "kjobs_nodes", "Live nodes on this engine's store (this one included)", registry=reg
+        )
         for rest in STATUS_CODES:
             self.jobs.labels(rest)
         for result in RESULTS:
             self.finished.labels(result.rest_name)
         self._children: dict[tuple[object, str], Any] = {}
         self._slots: Slots = lambda: (0, 0)
+        self._leases: Leases = lambda: (0, 0)
         self._streaming: StreamingService | None = None
         reg.register(_LiveGauges(self))
 
-    def watch(self, slots: Slots, streaming: StreamingService | None) -> None:
+    def watch(
+        self, slots: Slots, streaming: StreamingService | None, leases: Leases | None = None
+    ) -> None:
         """Where the scrape-time gauges read the engine's state (set once by the engine)."""
         self._slots = slots
         self._streaming = streaming
+        if leases is not None:
+            self._leases = leases
+
+    def live_leases(self) -> tuple[int, int]:
+        """(leases lost, jobs rescued) by this node since it started."""
+        return self._leases()
 
     def live_slots(self) -> tuple[int, int]:
         """(used, capacity) of the batch slots right now."""
@@ -165,3 +179,14 @@ class _LiveGauges(Collector):
         for alias, ms in self._metrics.live_latencies():
             latency.add_metric([alias], ms / 1000)
         yield latency
+        lost, rescued = self._metrics.live_leases()
+        yield CounterMetricFamily(
+            "kjobs_leases_lost",
+            "Runners stopped because another node took their job (its lease ran out here)",
+            value=lost,
+        )
+        yield CounterMetricFamily(
+            "kjobs_jobs_rescued",
+            "RUNNING jobs of dead nodes (or of this node's crash) taken over by this node",
+            value=rescued,
+        )

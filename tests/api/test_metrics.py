@@ -92,6 +92,12 @@ def test_counts_agree_with_the_overview_and_histograms_grow(server: ServerProces
     assert (
         value(after, "kjobs_slots", state="used") + value(after, "kjobs_slots", state="free") == 10
     )
+    # a lone node (SPEC §9): itself the one live node, no lease lost, nothing to rescue
+    assert value(after, "kjobs_nodes") == 1
+    assert (after[("kjobs_leases_lost_total", ())], after[("kjobs_jobs_rescued_total", ())]) == (
+        0,
+        0,
+    )
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from tests.cluster.nodes import (
     submit_builds,
     wait_until,
 )
+from tests.monitor_kit import scrape, value
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +82,11 @@ def test_a_node_paused_past_its_lease_loses_the_job_and_its_step_is_killed(
         with b.client() as client:
             job = client.get(f"/jobs/{job_id}").json()
         assert job["build_instance"] == "b"
+        # SPEC §9's metrics: the loss counted where it happened, the rescue where it ran
+        assert value(scrape(a.url), "kjobs_leases_lost_total") == 1
+        assert value(scrape(b.url), "kjobs_leases_lost_total") == 0
+        assert value(scrape(b.url), "kjobs_jobs_rescued_total") == 1
+        wait_until("both nodes live again", lambda: value(scrape(b.url), "kjobs_nodes") == 2)
     finally:
         for node in (a, b):
             node.stop()
