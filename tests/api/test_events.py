@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import shlex
 import signal
 import socket
 import time
@@ -28,6 +29,15 @@ SCALE = 5000.0
 FLOOD_LINES = 15_000  #: ~6 MB of SSE: more than a stalled socket's kernel buffers hold
 PAD = "flood" * 60
 FINAL = {"FINISHED", "ERROR", "DISCARDED"}
+#: a real first step of every build: it waits while the hold file exists (no file: no wait)
+HOLD_STEP = """
+[[steps]]
+name = "Hold While {hold} Exists"
+cmd_type = "SHELL_CMD"
+mode = "real"
+command = "while [ -e {quoted} ]; do sleep 0.02; done"
+timeout = 120
+"""
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +46,18 @@ def server(
 ) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("events")
     config = config_with_steps(folder, FLOOD_STEP.format(lines=FLOOD_LINES, pad=PAD))
+    hold_builds_at(config / "templates" / "build.toml", folder / "hold")
     proc = launch_server(folder, folder / "kjobs.sqlite", SCALE, ("--config", str(config)))
     yield proc
     proc.stop()
+
+
+def hold_builds_at(template: Path, hold: Path) -> None:
+    """Make ``HOLD_STEP`` (on ``hold``) the first step of the builds of ``template``."""
+    text = template.read_text()
+    first = text.index("\n[[steps]]") + 1  # the first table, not a comment naming it
+    step = HOLD_STEP.format(hold=hold.name, quoted=shlex.quote(str(hold)))
+    template.write_text(text[:first] + step.lstrip() + "\n" + text[first:])
 
 
 def build(server: ServerProcess, cube: str, start: int = 0, end: int = 0) -> str:
@@ -56,9 +75,14 @@ def is_final_job(job_id: str) -> Callable[[SseEvent], bool]:
 def test_events_for_one_job_arrive_in_order(server: ServerProcess) -> None:
     window = int(time.time() * 1000)
     everything = SseReader(server.api + "/events").start()
-    first = build(server, "kylin_sales_cube", window, window + 1000)
-    # narrowed to the first job (subscribed late: it sees the rest of that job's life)
-    narrowed = SseReader(server.api + "/events", {"job_id": first}).start()
+    hold = Path(server.store).parent / "hold"
+    hold.touch()  # the first job waits in its first step until the narrowed reader listens
+    try:
+        first = build(server, "kylin_sales_cube", window, window + 1000)
+        # narrowed to the first job (subscribed late: it sees the rest of that job's life)
+        narrowed = SseReader(server.api + "/events", {"job_id": first}).start()
+    finally:
+        hold.unlink()
     second = build(server, "kylin_sales_cube", window + 1000, window + 2000)
     narrowed.wait_for(is_final_job(first))
     everything.wait_for(is_final_job(second))
