@@ -227,14 +227,17 @@ def plan_merge(
 def settled(segments: Sequence[StreamingSegment], *, max_size_bytes: int, known: int = 0) -> int:
     """How many of ``segments`` (by offset) no merge can take any more: plan from the rest.
 
-    A prefix of READY, merged (layer ≥ 1) segments in which no two neighbours fit in one group
-    (another layer, a gap in offsets, or together over ``max_size_bytes``) can never merge: a
-    group is a run of neighbours within the size, so it holds at most the prefix's last
-    segment, and new segments only come after it. That last one stays with the rest; the count
-    is of those before it. ``plan_merge`` on ``segments[settled(...):]`` is ``plan_merge`` on
-    all of them (the lowest layer left out has no group; no layer-0 segment is left out).
-    ``known``: a count returned before for the same leading segments and size, from which the
-    check goes on (its last pair is checked again: the segment after it may have changed).
+    A prefix of READY, merged (layer ≥ 1) segments in which no two neighbours can ever share a
+    group can never merge. A group is a run of same-layer neighbours within the size, so it
+    holds at most the prefix's last segment; that one stays with the rest (the count is of
+    those before it), and it may still be merged into a bigger segment of a higher layer that
+    starts where it did. So a pair only counts as apart when that cannot bring it together: a
+    gap in offsets, a size together over ``max_size_bytes``, or the later one of a higher layer
+    (a merge only adds size and layers). ``plan_merge`` on ``segments[settled(...):]`` is
+    ``plan_merge`` on all of them, now and after any merges of the rest (the lowest layer left
+    out has no group; no layer-0 segment is left out). ``known``: a count returned before for
+    the same leading segments and size, from which the check goes on (its last pair is checked
+    again: the segment after it may have changed).
     """
     if not segments or not _may_settle(segments[0]):
         return 0
@@ -243,8 +246,11 @@ def settled(segments: Sequence[StreamingSegment], *, max_size_bytes: int, known:
         here, after = segments[last], segments[last + 1]
         if not _may_settle(after):
             break
-        neighbours = here.layer == after.layer and here.end_offset == after.start_offset
-        if neighbours and here.size_bytes + after.size_bytes <= max_size_bytes:
+        if (
+            here.end_offset == after.start_offset
+            and here.layer >= after.layer  # ``after`` may grow into ``here``'s layer
+            and here.size_bytes + after.size_bytes <= max_size_bytes
+        ):
             break
         last += 1
     return last

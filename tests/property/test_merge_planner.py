@@ -41,16 +41,29 @@ def segment_lists(draw: st.DrawFn) -> list[StreamingSegment]:
     return segments
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(segment_lists(), st.integers(2, 4))
 def test_the_tail_plans_what_the_whole_plans(segments: list[StreamingSegment], need: int) -> None:
     skip = settled(segments, max_size_bytes=MAX)
     assert 0 <= skip <= max(0, len(segments) - 1)
-    whole = plan_merge(segments, threshold=need, max_size_bytes=MAX)
-    assert plan_merge(segments[skip:], threshold=need, max_size_bytes=MAX) == whole
+    frozen, tail = segments[:skip], segments[skip:]
+    # and goes on doing so while the merges it plans are made (a merge may raise the layer of
+    # the segment that follows the settled ones)
+    for n in range(len(segments)):
+        whole = plan_merge(frozen + tail, threshold=need, max_size_bytes=MAX)
+        assert plan_merge(tail, threshold=need, max_size_bytes=MAX) == whole
+        if not whole:
+            break
+        gone = {s.id for s in whole}
+        merged = merge_segments(whole, f"m{n}", n)
+        tail = sorted([s for s in tail if s.id not in gone] + [merged], key=_offset)
 
 
-@settings(max_examples=150, deadline=None)
+def _offset(segment: StreamingSegment) -> int:
+    return segment.start_offset
+
+
+@settings(max_examples=400, deadline=None)
 @given(st.lists(st.integers(5, 45), min_size=1, max_size=60), st.integers(2, 3))
 def test_counts_carried_between_passes_match_counts_from_scratch(
     sizes: list[int], need: int
@@ -67,7 +80,4 @@ def test_counts_carried_between_passes_match_counts_from_scratch(
                 assert not frozen & {s.id for s in group}
                 merged = merge_segments(group, f"m{i}.{len(segments)}", i)
                 gone = {s.id for s in group}
-                segments = sorted(
-                    [s for s in segments if s.id not in gone] + [merged],
-                    key=lambda s: s.start_offset,
-                )
+                segments = sorted([s for s in segments if s.id not in gone] + [merged], key=_offset)
