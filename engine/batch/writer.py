@@ -73,7 +73,7 @@ class JobWriter:
         self._store = store
         self._clock = clock
         self._events = events
-        self._locks = JobLocks(checkpoint=False)  # see JobLocks: no extra yield
+        self._locks = JobLocks(checkpoint=False)  # see JobLocks: a cancelled runner records
         self.handler: EffectHandler | None = None
         #: how the engine's own writers (runners) ride out refused writes; ``apply`` itself
         #: never retries them: a user's request gets the error at once

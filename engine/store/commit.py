@@ -41,11 +41,13 @@ log = get_logger()
 class JobLocks:
     """A lock per job id: a FIFO of waiters, kept only while someone holds or waits for it.
 
-    ``checkpoint=False`` takes a free lock without yielding to the event loop (anyio's
-    ``Lock.acquire`` always yields once): the batch writer uses it, so adding its lock did not
-    change how tasks interleave (a simulation's event log stays byte-identical); the
-    streaming runtime keeps the yield its writes always had. A free lock costs a dict entry,
-    not a lock object (the writer takes one per step).
+    A free lock is taken without yielding to the event loop (anyio's ``Lock.acquire`` always
+    yields once): a yield per write was a tenth of a long simulation's time, and a write awaits
+    its store anyway. ``checkpoint=True`` (the streaming runtime) keeps anyio's other rule: a
+    cancelled caller does not take a free lock (a FORCE_STOPped loop never writes its batch
+    after the stop). ``checkpoint=False`` (the batch writer) takes it even then: a cancelled
+    runner still records its step's outcome. A free lock costs a dict entry, not a lock object
+    (the writer takes one per step).
     """
 
     def __init__(self, *, checkpoint: bool = True) -> None:
@@ -63,12 +65,6 @@ class JobLocks:
             if self._checkpoint:
                 await anyio.lowlevel.checkpoint_if_cancelled()
             self._locks[job_id] = deque()
-            if self._checkpoint:
-                try:
-                    await anyio.lowlevel.cancel_shielded_checkpoint()
-                except BaseException:
-                    self._release(job_id)
-                    raise
             return
         waiter = asyncio.get_running_loop().create_future()
         waiters.append(waiter)
