@@ -1,10 +1,13 @@
 """The MapReduce family, simulated: one YARN-like application per step attempt.
 
-An application is submitted (its ids are reported at once), waits ACCEPTED in the queue
-(``mapReduceWaitTime``), runs (``map N% reduce M%``), then SUCCEEDED, FAILED, or KILLED when the
-step is cancelled. At submission it also records when it will leave the queue and when it will
-finish (engine clock, epoch ms), so that after a crash the next engine can re-attach to an
-application that would still be running and wait out only the rest of it (SPEC §2.3).
+An application is submitted, waits ACCEPTED in the queue (``mapReduceWaitTime``), runs
+(``map N% reduce M%``), then SUCCEEDED, FAILED, or KILLED when the step is cancelled. Its record
+(ids, when it leaves the queue and finishes on the engine clock, its final status, the step's
+retry count) is made durable in the step's info before it is reported or waited for, so that
+after a crash the next engine knows what became of it (``engine.core.applications``): it
+re-attaches to one still running and waits out only the rest, ends the step at once with the
+recorded status of one that ended while no engine watched, and submits a new one only when the
+old one was killed or never recorded: two applications of one step never run (SPEC §2.3).
 
 Real MapReduce is not supported: there is no cluster to submit to (see ``UnsupportedExecutor``).
 A profile with ``output_lines = 0`` makes the step quiet: info only, no output lines.
@@ -17,6 +20,8 @@ from typing import Final
 
 import anyio
 
+from engine.core import applications as apps
+from engine.core.applications import APP_ID, EXPECTED_FINISH, EXPECTED_START, JOB_ID, Fate
 from engine.core.errors import StepFailure
 from engine.logging import get_logger
 from steps.base import StepContext, StepResult
@@ -24,14 +29,17 @@ from steps.simulated import duration, failure_kind, queue_wait, should_fail, spe
 
 log = get_logger()
 
-APP_ID: Final = "yarn_application_id"
-JOB_ID: Final = "mr_job_id"
+#: the info keys of the record are engine.core.applications'; named here too for callers
+__all__ = [
+    "APP_ID", "EXPECTED_FINISH", "EXPECTED_START", "JOB_ID", "App", "MapReduceExecutor",
+    "SimulatedYarn",
+]  # fmt: skip
+
 TRACKING_URL: Final = "yarn_application_tracking_url"
 WAIT_TIME: Final = "mapReduceWaitTime"
-#: [beyond Kylin] epoch ms at which the application leaves the queue, and finishes
-EXPECTED_START: Final = "yarn_expected_start"
-EXPECTED_FINISH: Final = "yarn_expected_finish"
 FAILURE_KIND: Final = "MapReduceFailed"
+#: how long a cancelled step may spend recording its application's kill (the store may refuse)
+KILL_RECORD_S: Final = 2.0
 
 #: (map %, reduce %) reported while RUNNING, evenly spread over the run
 PROGRESS: Final = ((0, 0), (20, 0), (50, 0), (80, 0), (100, 0), (100, 40), (100, 100))
@@ -48,16 +56,29 @@ class App:
     start: int  #: leaves the queue (RUNNING)
     finish: int  #: ends
     tracking_url: str
+    status: str | None = apps.SUCCEEDED  #: how it ends unless killed (None: an older record)
+    retry: int | None = None  #: the step's retry count at its submission
+
+    @property
+    def fails(self) -> bool:
+        """Whether it ends FAILED."""
+        return self.status == apps.FAILED
 
     def submission_info(self) -> dict[str, str]:
-        """The info reported when it is submitted (or re-attached to)."""
-        return {
+        """Its record in the step's info (made durable before it is waited for)."""
+        info = {
             JOB_ID: self.job_id,
             APP_ID: self.app_id,
             TRACKING_URL: self.tracking_url,
+            apps.SUBMITTED: str(self.submitted),
             EXPECTED_START: str(self.start),
             EXPECTED_FINISH: str(self.finish),
         }
+        if self.status is not None:
+            info[apps.EXPECTED_STATUS] = self.status
+        if self.retry is not None:
+            info[apps.RETRY] = str(self.retry)
+        return info
 
 
 class SimulatedYarn:
@@ -74,19 +95,27 @@ class SimulatedYarn:
         self._counter = 0
         self._killed: dict[str, int] = {}  #: app id -> its planned finish (pruned after it)
 
-    def submit(self, now: int, queue_ms: int, run_ms: int) -> App:
-        """A new application submitted at ``now``."""
+    def submit(
+        self, now: int, queue_ms: int, run_ms: int, failing: bool = False, retry: int = 0
+    ) -> App:
+        """A new application submitted at ``now`` (it ends FAILED when ``failing``)."""
         if self._cluster_ts is None:
             self._cluster_ts = now
         self._counter += 1
         suffix = f"{self._cluster_ts}_{self._counter:04d}"
-        return self.app(
-            f"application_{suffix}", f"job_{suffix}", now, now + queue_ms, now + run_ms + queue_ms
-        )
+        start, finish = now + queue_ms, now + run_ms + queue_ms
+        status = apps.FAILED if failing else apps.SUCCEEDED
+        app_id, job_id = f"application_{suffix}", f"job_{suffix}"
+        return App(app_id, job_id, now, start, finish, self._url(app_id), status, retry)
 
-    def app(self, app_id: str, job_id: str, submitted: int, start: int, finish: int) -> App:
-        """The record of an application of this cluster."""
-        return App(app_id, job_id, submitted, start, finish, f"{self._web_url}/proxy/{app_id}/")
+    def app(self, recorded: apps.Recorded) -> App:
+        """The application of this cluster that a step's info recorded."""
+        r = recorded
+        url = self._url(r.app_id)
+        return App(r.app_id, r.job_id, r.submitted, r.start, r.finish, url, r.status, r.retry)
+
+    def _url(self, app_id: str) -> str:
+        return f"{self._web_url}/proxy/{app_id}/"
 
     def kill(self, app: App, now: int) -> None:
         """Mark ``app`` killed: it can no longer be re-attached to."""
@@ -105,41 +134,48 @@ class MapReduceExecutor:
         self.yarn = yarn if yarn is not None else SimulatedYarn()
 
     async def run(self, ctx: StepContext) -> StepResult:
-        """Submit (or re-attach), wait in the queue, run, then succeed or raise ``StepFailure``."""
+        """Submit (or re-attach, or end as recorded), wait in the queue, run, then succeed or
+        raise ``StepFailure``."""
         now = ctx.clock.now_ms()
-        app = self._reattachable(ctx, now)
-        reattached = app is not None
-        if app is None:
+        recorded = apps.recorded(ctx.previous_info)
+        killed = recorded is not None and self.yarn.is_killed(recorded.app_id)
+        fate = apps.fate(recorded, now, killed, ctx.step.retries)
+        if recorded is None or fate is Fate.SUBMIT:
             run_s = duration(ctx.profile, ctx.rng)
             failing = should_fail(ctx.profile, ctx.step, ctx.rng)
             queue_s = queue_wait(ctx.profile, ctx.rng)
-            app = self.yarn.submit(now, _clock_ms(ctx, queue_s), _clock_ms(ctx, run_s))
+            queue_ms, run_ms = _clock_ms(ctx, queue_s), _clock_ms(ctx, run_s)
+            app = self.yarn.submit(now, queue_ms, run_ms, failing, ctx.step.retries)
         else:
-            failing = should_fail(ctx.profile, ctx.step, ctx.rng)
-            log.info("kjobs.mapreduce.reattached", job_id=ctx.job_id, app_id=app.app_id)
+            app = self.yarn.app(recorded)
+            # a record from before final statuses: the profile decides, as it always did
+            failing = (
+                app.fails if app.status is not None else should_fail(ctx.profile, ctx.step, ctx.rng)
+            )
+            log.info(
+                "kjobs.mapreduce.reattached", job_id=ctx.job_id, app_id=app.app_id, fate=fate.value
+            )
+        run = _Run(ctx, app, failing, quiet=ctx.profile.output_lines <= 0)
         try:
-            return await _Run(ctx, app, failing, quiet=ctx.profile.output_lines <= 0).go(reattached)
+            if fate is Fate.ENDED:
+                return await run.ended()
+            return await run.go(reattached=fate is Fate.ATTACH)
         except anyio.get_cancelled_exc_class():
-            self.yarn.kill(app, ctx.clock.now_ms())
-            ctx.output.write(f"Killed application {app.app_id}\n")
-            log.info("kjobs.mapreduce.killed", job_id=ctx.job_id, app_id=app.app_id)
+            await self._kill(ctx, app)
             raise
 
-    def _reattachable(self, ctx: StepContext, now: int) -> App | None:
-        """The interrupted attempt's application, if it would still be running now."""
-        prev = ctx.previous_info
-        if not prev or APP_ID not in prev or self.yarn.is_killed(prev[APP_ID]):
-            return None
-        try:
-            start, finish = int(prev[EXPECTED_START]), int(prev[EXPECTED_FINISH])
-        except (KeyError, ValueError):
-            return None
-        if now >= finish:
-            return None
-        submitted = _int(prev.get("startTime"), default=min(now, start))
-        app_id = prev[APP_ID]
-        job_id = prev.get(JOB_ID) or "job_" + app_id.removeprefix("application_")
-        return self.yarn.app(app_id, job_id, submitted, start, finish)
+    async def _kill(self, ctx: StepContext, app: App) -> None:
+        """Kill ``app``: remembered here, and recorded in the step's info where the store still
+        takes it (a shutdown's: the next engine must not re-attach to a killed application;
+        a pause's or discard's is refused, the step no longer runs, and nothing re-attaches)."""
+        self.yarn.kill(app, ctx.clock.now_ms())
+        ctx.output.write(f"Killed application {app.app_id}\n")
+        log.info("kjobs.mapreduce.killed", job_id=ctx.job_id, app_id=app.app_id)
+        with anyio.move_on_after(KILL_RECORD_S, shield=True):
+            try:
+                await ctx.info.update({apps.EXPECTED_STATUS: apps.KILLED})
+            except Exception as exc:  # the step was paused, discarded or lost: nothing to mark
+                log.debug("kjobs.mapreduce.kill_unrecorded", app_id=app.app_id, reason=str(exc))
 
 
 class _Run:
@@ -159,13 +195,28 @@ class _Run:
         wait_ms = self._known_wait(now, reattached)
         if wait_ms is not None:
             info[WAIT_TIME] = str(wait_ms)
-        self._submitted_lines(reattached)
+        # durable before it is reported or waited for: a crash from here on finds it
         await ctx.info.update(info, wait_time_ms=wait_ms)
+        self._submitted_lines(reattached)
         if wait_ms is None:
             await ctx.simulate(_sim_seconds(ctx, app.start - now))
             wait_ms = app.start - app.submitted
             await ctx.info.update({WAIT_TIME: str(wait_ms)}, wait_time_ms=wait_ms)
         await self._running(max(now, app.start))
+        return self._succeeded()
+
+    async def ended(self) -> StepResult:
+        """It ended while no engine watched: the step ends now, with its recorded status."""
+        ctx, app = self.ctx, self.app
+        known = self._known_wait(ctx.clock.now_ms(), reattached=True)
+        wait_ms = 0 if known is None else known  # never None: it left the queue long ago
+        await ctx.info.update({**app.submission_info(), WAIT_TIME: str(wait_ms)}, wait_ms)
+        if not self.quiet:
+            ctx.output.write(
+                f"Application {app.app_id} ended {app.status} while no engine watched it\n"
+            )
+        if self.failing:
+            raise self._failed()
         return self._succeeded()
 
     def _known_wait(self, now: int, reattached: bool) -> int | None:
