@@ -404,3 +404,79 @@ async def test_executors_registry_shares_one_cluster_per_engine() -> None:
     ctx = make_ctx(Family.MAPREDUCE)
     await run(registry.executor_for(spec), ctx)
     assert info(ctx).merged["yarn_application_id"] == "application_77_0001"
+
+
+# -- MapReduce: what a resumed attempt does with the recorded application (SPEC §2.3) ----------
+
+
+def recorded_app(start_in_ms: int, finish_in_ms: int, status: str) -> dict[str, str]:
+    """A step's info as an interrupted attempt left it (times relative to now)."""
+    now = SystemClock().now_ms()
+    return {
+        "startTime": str(now - 1_000),
+        "yarn_application_id": "application_13_0004",
+        "mr_job_id": "job_13_0004",
+        "yarn_submit_time": str(now - 1_000),
+        "yarn_expected_start": str(now + start_in_ms),
+        "yarn_expected_finish": str(now + finish_in_ms),
+        "yarn_expected_final_status": status,
+        "yarn_step_retry": "0",
+        "mapReduceWaitTime": "200",
+    }
+
+
+async def test_the_record_is_durable_before_anything_is_reported_or_waited_for() -> None:
+    ctx = make_ctx(Family.MAPREDUCE, MR)
+    await run(MapReduceExecutor(SimulatedYarn(cluster_ts=3)), ctx)
+    record, _, lines_before = info(ctx).updates[0]
+    assert lines_before == 0  # not even "Submitted application" before it
+    assert record["yarn_expected_final_status"] == "SUCCEEDED"
+    assert record["yarn_step_retry"] == "0"
+    assert int(record["yarn_submit_time"]) <= int(record["yarn_expected_start"])
+
+
+async def test_an_application_that_ended_unwatched_ends_the_step_at_once_with_its_status() -> None:
+    ended = recorded_app(-900, -100, "SUCCEEDED")
+    hour = Profile(min_seconds=3600, max_seconds=3600)  # only ending at once fits the bound
+    ctx = make_ctx(Family.MAPREDUCE, hour, attempts=2, previous_info=ended)
+    result = await run(MapReduceExecutor(SimulatedYarn(cluster_ts=14)), ctx)
+    assert info(ctx).merged["yarn_application_id"] == "application_13_0004"  # no new one
+    assert info(ctx).merged["mapReduceWaitTime"] == "200"
+    assert "Submitted application" not in out(ctx).text
+    assert "application_13_0004 ended SUCCEEDED while no engine watched" in out(ctx).text
+    assert "source_records_count" in result
+
+
+async def test_a_failed_application_that_ended_unwatched_fails_the_step_at_once() -> None:
+    ended = recorded_app(-900, -100, "FAILED")
+    ctx = make_ctx(Family.MAPREDUCE, Profile(min_seconds=3600, max_seconds=3600), attempts=2,
+                   previous_info=ended)  # fmt: skip
+    with pytest.raises(StepFailure) as failure:
+        await run(MapReduceExecutor(SimulatedYarn(cluster_ts=14)), ctx)
+    assert "job_13_0004 failed with state FAILED" in str(failure.value)
+    assert info(ctx).merged["yarn_application_id"] == "application_13_0004"
+
+
+async def test_a_reattached_application_ends_as_recorded_whatever_the_profile_says() -> None:
+    running = recorded_app(-200, 300, "FAILED")  # recorded failing; this profile never fails
+    ctx = make_ctx(Family.MAPREDUCE, Profile(min_seconds=3600, max_seconds=3600), attempts=2,
+                   previous_info=running)  # fmt: skip
+    with pytest.raises(StepFailure):
+        await run(MapReduceExecutor(SimulatedYarn(cluster_ts=14)), ctx)
+    assert out(ctx).lines[0] == "Re-attached to application application_13_0004\n"
+
+
+async def test_a_recorded_kill_or_an_earlier_retry_gets_a_new_application() -> None:
+    killed = recorded_app(-200, 60_000, "KILLED")  # e.g. killed by a clean shutdown
+    earlier = {**recorded_app(-200, 60_000, "SUCCEEDED"), "yarn_step_retry": "1"}
+    for previous in (killed, earlier):
+        ctx = make_ctx(Family.MAPREDUCE, attempts=2, previous_info=previous)
+        await run(MapReduceExecutor(SimulatedYarn(cluster_ts=15)), ctx)
+        assert info(ctx).merged["yarn_application_id"] == "application_15_0001"
+        assert "Re-attached" not in out(ctx).text
+
+
+async def test_a_cancelled_step_records_its_applications_kill() -> None:
+    ctx = make_ctx(Family.MAPREDUCE, Profile(min_seconds=3600, max_seconds=3600))
+    assert await cancel_when(ctx, MapReduceExecutor(), " map 0% reduce 0%") == "cancelled"
+    assert info(ctx).updates[-1][0] == {"yarn_expected_final_status": "KILLED"}
