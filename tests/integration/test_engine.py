@@ -23,6 +23,7 @@ from engine.core.states import State
 from engine.events import JobChanged
 from engine.facade import Engine
 from engine.store.ports import JobFilter
+from engine.store.sqlite.jobs import SqliteJobStore
 from tests.integration.conftest import EngineFactory
 
 ENDED = {State.SUCCEED, State.ERROR, State.DISCARDED, State.STOPPED}
@@ -341,3 +342,39 @@ async def make_slot_holder(engine: Engine) -> AsyncIterator[str]:
     job = await engine.submit_job([step], name="holder")
     await engine.wait_for(job.id, {State.RUNNING}, timeout=10)
     yield job.id
+
+
+async def test_a_clean_shutdown_kills_the_mr_application_and_the_next_start_submits_anew(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.conftest import fast_config
+
+    config = fast_config(
+        tmp_path, **{"kjobs.store": str(tmp_path / "k.sqlite"), "kjobs.time-scale": 50}
+    )
+
+    async def mr_running(engine: Engine, job_id: str) -> tuple[int, str]:
+        with anyio.fail_after(30):
+            while True:
+                job = await engine.get(job_id)
+                step = job.first_step_in(State.RUNNING)
+                if step is not None and "yarn_application_id" in step.info:
+                    return step.sequence, step.info["yarn_application_id"]
+                await anyio.sleep(0.01)
+
+    async with Engine(config) as engine:
+        job = await engine.submit_build("slow_cube", "BUILD", 0, DAY)
+        sequence, first_app = await mr_running(engine, job.id)
+    store = SqliteJobStore(str(tmp_path / "k.sqlite"))  # between the two engines
+    await store.open()
+    try:
+        stopped = (await store.get_job(job.id)).step(sequence)
+    finally:
+        await store.close()
+    assert stopped.state is State.READY and stopped.reattach
+    assert stopped.info["yarn_expected_final_status"] == "KILLED"  # recorded at shutdown
+    async with Engine(config) as engine:
+        again, second_app = await mr_running(engine, job.id)
+        assert again == sequence
+        assert second_app != first_app  # a killed application is never re-attached to
+        await engine.discard(job.id)
