@@ -29,6 +29,7 @@ import anyio
 
 from engine.batch import procfs
 from engine.clock import Clock
+from engine.core.errors import StoreError
 from engine.logging import get_logger
 from engine.store.ports import LeaseStore, StepProcess
 
@@ -72,6 +73,8 @@ class StepProcesses:
         with anyio.CancelScope(shield=True):
             try:
                 await self._leases.clear_process(self.host, pgid)
+            except StoreError as exc:  # refused now: the record stays, a reaper checks it later
+                log.warning("kjobs.orphans.clear_failed", pgid=pgid, reason=str(exc))
             except Exception:
                 log.warning("kjobs.orphans.clear_failed", pgid=pgid, exc_info=True)
 

@@ -11,7 +11,12 @@ together migrate once). A database with a migration this kjobs does not know is 
 
 Wake-ups. ``NOTIFY_WORK`` (run inside a write's transaction, delivered on commit) tells every
 node listening on the database that a job may be waiting, ``NOTIFY_LEASE`` that a lease was
-revoked; ``listen(channel, callback)`` subscribes.
+revoked; ``listen(channel, callback)`` subscribes. A listening connection that is lost is made
+again by ``keep_listening`` once the server answers.
+
+Faults. Every call goes through ``faults.GuardedPool``: a lost connection or a server that
+shuts down is ``StoreUnavailable`` (recorded in ``health``: ``/health`` says ``degraded``, the
+engine retries its writes); a committed write makes ``health`` ``ok`` again.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from asyncpg.pool import PoolConnectionProxy
 
 from engine.core.errors import ConfigError
 from engine.logging import get_logger
+from engine.store.health import StoreHealth
+from engine.store.postgres.faults import GuardedPool
 
 log = get_logger()
 
@@ -74,14 +81,17 @@ class PostgresDatabase:
             raise ValueError(f"pool_size must be at least 1: {pool_size}")
         self.url = url
         self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
+        #: whether the server accepts writes, as the latest calls found (``GET /health``)
+        self.health = StoreHealth(redact(url))
+        self._pool: GuardedPool | None = None
         self._listener: asyncpg.Connection | None = None
         self._callbacks: dict[str, list[Callable[[], None]]] = {}
+        self._relisten = False  #: the listening connection was lost: make it again
         self._users = 0  #: stores that opened it (the last close releases it)
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        """The connection pool."""
+    def pool(self) -> GuardedPool:
+        """The connection pool (its errors mapped by ``faults.classify``)."""
         if self._pool is None:
             raise RuntimeError("the database is not open")
         return self._pool
@@ -91,21 +101,26 @@ class PostgresDatabase:
         self._users += 1
         if self._pool is not None:
             return
+        # min_size=0: no floor for asyncpg to restore by itself while the server is away (it
+        # would log a traceback a second); a connection is made when one is needed
+        pool = await asyncpg.create_pool(
+            self.url, min_size=0, max_size=self.pool_size, reset=_keep_session
+        )
         try:
-            pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.pool_size, reset=_keep_session
-            )
-        except (OSError, asyncpg.PostgresError) as exc:
-            self._users -= 1
-            raise ConfigError(redact(self.url), "kjobs.store", f"cannot connect: {exc}") from exc
-        try:
-            async with pool.acquire() as conn:
+            try:
+                conn = await pool.acquire()
+            except (OSError, asyncpg.PostgresError) as exc:
+                where = redact(self.url)
+                raise ConfigError(where, "kjobs.store", f"cannot connect: {exc}") from exc
+            try:
                 await _migrate(conn, redact(self.url))
+            finally:
+                await pool.release(conn)
         except BaseException:
             await pool.close()
             self._users -= 1
             raise
-        self._pool = pool
+        self._pool = GuardedPool(pool, self.health)
 
     async def close(self) -> None:
         """Release the pool and the listener once the last opener closes."""
@@ -114,18 +129,47 @@ class PostgresDatabase:
             return
         pool, listener = self._pool, self._listener
         self._pool = self._listener = None
+        self._relisten = False
         if listener is not None:
+            listener.remove_termination_listener(self._listener_lost)
             await listener.close()
-        await pool.close()
+        await pool.raw.close()
 
     async def listen(self, channel: str, callback: Callable[[], None]) -> None:
         """Call ``callback`` on every NOTIFY on ``channel`` (one listening connection)."""
-        if self._listener is None:
-            self._listener = await asyncpg.connect(self.url)
         if channel not in self._callbacks:
             self._callbacks[channel] = []
-            await self._listener.add_listener(channel, self._notified)
+            if self._listener is not None:
+                await self._listener.add_listener(channel, self._notified)
         self._callbacks[channel].append(callback)
+        if self._listener is None:
+            await self._connect_listener()
+
+    async def keep_listening(self) -> None:
+        """Listen again once the server is back after the listening connection was lost (a
+        restart, a network cut), then call every callback once: NOTIFYs sent meanwhile are
+        gone. Cheap when nothing was lost (the lease keeper calls it every round)."""
+        if not self._relisten or self._pool is None:
+            return
+        try:
+            await self._connect_listener()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return  # still away: the next round tries again
+        log.warning("kjobs.store.listening_again", store=redact(self.url))
+        for callbacks in list(self._callbacks.values()):
+            for callback in callbacks:
+                callback()
+
+    async def _connect_listener(self) -> None:
+        listener = await asyncpg.connect(self.url)
+        for channel in self._callbacks:
+            await listener.add_listener(channel, self._notified)
+        listener.add_termination_listener(self._listener_lost)
+        self._listener, self._relisten = listener, False
+
+    def _listener_lost(self, conn: Conn) -> None:
+        if conn is self._listener:
+            self._listener, self._relisten = None, True
 
     def _notified(self, _conn: Conn, _pid: int, channel: str, _payload: object) -> None:
         for callback in self._callbacks.get(channel, ()):

@@ -5,6 +5,10 @@ write is one transaction: the lease check when the write carries one (the lease 
 ``FOR SHARE``, so no claim slips in between), the compare-and-set ``UPDATE jobs ... WHERE
 version = $n``, the step rows that changed, outputs and segments, and a NOTIFY when the job is
 READY (other nodes wake up at commit). Reads of several statements share one snapshot.
+
+Faults (``faults.py``): a lost connection or a server shutting down is ``StoreUnavailable``.
+A write whose connection dropped while it committed may have landed or not: ``save_job``
+reads the job back and reports success when the stored summary is the one it wrote.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from engine.core.errors import ConcurrentModification, JobNotFound, LeaseLost
+from engine.core.errors import ConcurrentModification, JobNotFound, LeaseLost, StoreUnavailable
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
+from engine.store.health import StoreHealth
 from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite, Lease
 from engine.store.postgres.db import NOTIFY_WORK, Conn, PostgresDatabase
 from engine.store.postgres.leases import PostgresLeases
@@ -110,6 +115,11 @@ class PostgresJobStore(PostgresOps):
         self.leases = PostgresLeases(db)  #: the leases of these jobs (fence ``save_job``)
         self.streaming = PostgresStreamingStore(db)  #: streaming jobs beside them
 
+    @property
+    def health(self) -> StoreHealth:
+        """Whether the server accepts writes right now (``GET /health``)."""
+        return self.db.health
+
     async def open(self) -> None:
         """Connect and migrate; idempotent per ``close``."""
         await self.db.open()
@@ -130,6 +140,16 @@ class PostgresJobStore(PostgresOps):
             (o.step_id, o.attempt, job.id, _text(prepare_output(o.text, self.max_output_bytes)))
             for o in write.outputs
         ]
+        try:
+            await self._write(write, stored, outputs)
+        except StoreUnavailable:
+            if await self._landed(stored):
+                return stored
+            raise
+        return stored
+
+    async def _write(self, write: JobWrite, stored: Job, outputs: list[tuple[Any, ...]]) -> None:
+        job, expected = write.job, write.expected_version
         async with self.db.pool.acquire() as conn, conn.transaction():
             if write.lease is not None:
                 await _check_lease(conn, write.lease)
@@ -146,7 +166,15 @@ class PostgresJobStore(PostgresOps):
                 await conn.execute(INSERT_OUTBOX, *outbox_row(write.notification))
             if stored.state is State.READY:
                 await conn.execute(NOTIFY_WORK, job.id)
-        return stored
+
+    async def _landed(self, stored: Job) -> bool:
+        """Whether a write whose commit went unanswered committed after all (its summary row
+        is stored: the version and state it wrote). False when the server is still away."""
+        try:
+            jobs = await self._load([stored.id])
+        except StoreUnavailable:
+            return False
+        return bool(jobs) and summary_row(jobs[0]) == summary_row(stored)
 
     async def _insert(self, conn: Conn, job: Job) -> None:
         if await conn.execute(INSERT_JOB, *summary_row(job)) != "INSERT 0 1":
@@ -190,7 +218,7 @@ class PostgresJobStore(PostgresOps):
         """The jobs of ``ids`` that exist, in that order, from one snapshot."""
         if conn is None:
             async with (
-                self.db.pool.acquire() as own,
+                self.db.pool.acquire(writes=False) as own,
                 own.transaction(isolation="repeatable_read", readonly=True),
             ):
                 return await self._load(ids, own)
@@ -210,7 +238,7 @@ class PostgresJobStore(PostgresOps):
         limit = "ALL" if query.limit is None else str(max(0, query.limit))
         sql = SELECT_PAGE.format(where=where, limit=limit, offset=max(0, query.offset))
         async with (
-            self.db.pool.acquire() as conn,
+            self.db.pool.acquire(writes=False) as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             ids = [row[0] for row in await conn.fetch(sql, *params)]
@@ -231,7 +259,7 @@ class PostgresJobStore(PostgresOps):
         if not states:
             return []
         async with (
-            self.db.pool.acquire() as conn,
+            self.db.pool.acquire(writes=False) as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             rows = await conn.fetch(SELECT_IN_STATES, sorted(s.value for s in states))

@@ -78,8 +78,7 @@ class ScratchPostgres:
         try:
             pg._run("initdb", "-D", str(pg.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                     "--no-sync", "--locale=C")  # fmt: skip
-            pg._run("pg_ctl", "-D", str(pg.data), "-l", str(pg.log), "-w", "-t",
-                    str(_START_TIMEOUT_S), "-o", pg._options(), "start")  # fmt: skip
+            pg.resume()
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -103,6 +102,16 @@ class ScratchPostgres:
         """Create an empty database; its URL."""
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, name)
         return self.url(name)
+
+    def halt(self) -> None:
+        """Shut the server down (``fast``: clients are disconnected), keeping its data: an
+        outage that ``resume`` ends."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port, with the same data."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t",
+                  str(_START_TIMEOUT_S), "-o", self._options(), "start")  # fmt: skip
 
     def stop(self) -> None:
         """Stop the server at once and delete its folder."""

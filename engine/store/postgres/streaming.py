@@ -15,6 +15,7 @@ from engine.core.streaming import (
     StreamingRecord,
     StreamingSegment,
 )
+from engine.store.health import StoreHealth
 from engine.store.ports import StreamingWrite
 from engine.store.postgres.db import PostgresDatabase
 from engine.store.streaming_rows import (
@@ -38,6 +39,11 @@ class PostgresStreamingStore:
 
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
+
+    @property
+    def health(self) -> StoreHealth:
+        """Whether the server accepts writes right now (shared with the job store)."""
+        return self.db.health
 
     async def open(self) -> None:
         """Connect and migrate (shared with the job store)."""
