@@ -26,8 +26,8 @@ from typing import Self
 import anyio
 from anyio.abc import TaskGroup
 
-from engine.batch import cubes as cube_admin
 from engine.batch.cluster import NodeAgent, engine_node_id
+from engine.batch.cubes import CubeSegments
 from engine.batch.output import NO_OUTPUT, StepOutput
 from engine.batch.scheduler import Scheduler
 from engine.batch.writer import Decide, JobWriter
@@ -37,7 +37,6 @@ from engine.config import Config, load_config
 from engine.core import operations as ops
 from engine.core.errors import JobNotFound
 from engine.core.jobs import Job, Segment, StepSpec, step_sequence
-from engine.core.segments import plan_segment
 from engine.core.states import STATUS_CODES, BuildType, SegmentStatus, State
 from engine.events import Event, EventBus, JobChanged, StreamingChanged
 from engine.logging import get_logger
@@ -107,10 +106,10 @@ class Engine:
         self._writer.retry.on_retry = self.metrics.store_retries.inc
         #: whether the store accepts writes (``GET /health``); None: it cannot fail (memory)
         self.store_health: StoreHealth | None = health_of(self.store)
-        self._submit_lock = anyio.Lock()  # segment planning: one at a time
-        #: NEW segments planned by submits whose write has not returned yet: the lock covers
-        #: planning only, so that concurrent submits share a group commit
-        self._planned: dict[str, Segment] = {}
+        #: segment planning, deletion and purge (one node at a time per cube on a shared store)
+        self._segments = CubeSegments(
+            self.store, self.leases, self.node_id, self.clock, self._new_id
+        )
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self.ended: anyio.Event | None = None  #: set when the running engine's task group ends
@@ -197,14 +196,8 @@ class Engine:
         store's ``ConcurrentModification``."""
         cube_def = self.catalog.cube(cube)
         job_id = job_id or self._new_id()
-        async with self._submit_lock:  # planning sees the segments of submits still writing
-            existing = await self.store.segments(cube_def.name)
-            planned = [s for s in self._planned.values() if s.cube == cube_def.name]
-            if planned:
-                existing = sorted([*existing, *planned], key=lambda s: (s.start, s.end, s.uuid))
-            segment = plan_segment(self._new_id(), cube_def.name, build_type, start, end, existing)
-            self._planned[segment.uuid] = segment
-        try:
+        planning = self._segments.planning(cube_def.name, build_type, start, end)
+        async with planning as segment:  # no other build is planned meanwhile
             workdir = str(self._workdir(job_id))
             params = self.catalog.params(
                 cube_def.name, build_type, job_id=job_id, segment=segment, workdir=workdir
@@ -224,8 +217,6 @@ class Engine:
                 params,
             )
             job = await self._writer.create(decision)
-        finally:
-            self._planned.pop(segment.uuid, None)
         log.info("kjobs.job.submitted", job_id=job.id, cube=cube, build_type=build_type)
         return job
 
@@ -269,13 +260,11 @@ class Engine:
 
     async def delete_segment(self, cube: str, name: str) -> list[Segment]:
         """Delete the first or last segment of ``cube`` unless a job uses it; what is left."""
-        async with self._submit_lock:  # no build plans against these segments meanwhile
-            return await cube_admin.delete_segment(self.store, self.catalog.cube(cube).name, name)
+        return await self._segments.delete(self.catalog.cube(cube).name, name)
 
     async def purge(self, cube: str) -> list[Segment]:
         """Delete every segment of ``cube`` unless one of its jobs is unfinished."""
-        async with self._submit_lock:
-            return await cube_admin.purge(self.store, self.catalog.cube(cube).name)
+        return await self._segments.purge(self.catalog.cube(cube).name)
 
     async def list(self, query: JobFilter | None = None) -> list[Job]:
         """Jobs matching ``query``, newest change first."""
