@@ -187,12 +187,18 @@ def postgres_server() -> Iterator[ScratchPostgres]:
     Without the server binaries the PostgreSQL tests skip, saying how to install them; in CI
     (``CI=true``) they fail instead: there they must run.
     """
+    require_postgres()
+    with ScratchPostgres.start() as server:
+        yield server
+
+
+def require_postgres() -> None:
+    """Skip the test without the PostgreSQL server binaries, saying how to install them; fail
+    it instead in CI (``CI=true``), where the PostgreSQL tests must run."""
     if find_binaries() is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI must run the PostgreSQL tests: {INSTALL_HINT}")
         pytest.skip(INSTALL_HINT)
-    with ScratchPostgres.start() as server:
-        yield server
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ import asyncpg
 import httpx
 import pytest
 
-from engine.store.postgres.scratch import INSTALL_HINT, ScratchPostgres, find_binaries, free_port
-from tests.conftest import ServerProcess, start_server
+from engine.store.postgres.scratch import ScratchPostgres, free_port
+from tests.conftest import ServerProcess, require_postgres, start_server
 from tests.monitor_kit import config_with_steps
 
 pytestmark = pytest.mark.slow
@@ -48,10 +48,7 @@ timeout = 120
 @pytest.fixture
 def own_postgres() -> Iterator[ScratchPostgres]:
     """A PostgreSQL server of this test alone (it is halted and resumed)."""
-    if find_binaries() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests: {INSTALL_HINT}")
-        pytest.skip(INSTALL_HINT)
+    require_postgres()
     with ScratchPostgres.start() as server:
         yield server
 

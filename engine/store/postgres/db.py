@@ -110,10 +110,10 @@ class PostgresDatabase:
             try:
                 conn = await pool.acquire()
             except (OSError, asyncpg.PostgresError) as exc:
-                where = redact(self.url)
+                where = self.health.name  # the URL without its password
                 raise ConfigError(where, "kjobs.store", f"cannot connect: {exc}") from exc
             try:
-                await _migrate(conn, redact(self.url))
+                await _migrate(conn, self.health.name)
             finally:
                 await pool.release(conn)
         except BaseException:
@@ -155,7 +155,7 @@ class PostgresDatabase:
             await self._connect_listener()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return  # still away: the next round tries again
-        log.warning("kjobs.store.listening_again", store=redact(self.url))
+        log.warning("kjobs.store.listening_again", store=self.health.name)
         for callbacks in list(self._callbacks.values()):
             for callback in callbacks:
                 callback()
