@@ -45,6 +45,7 @@ from engine.ops import JobEndHook, OpsService
 from engine.store import leases_of, resolve_store, streaming_store_beside
 from engine.store.health import StoreHealth, health_of, watch_store
 from engine.store.ports import JobFilter, JobStore, NodeInfo, StreamingStore
+from engine.streaming.leasing import StreamingLeasing
 from engine.streaming.service import StreamingChange, StreamingService
 
 log = get_logger()
@@ -98,7 +99,7 @@ class Engine:
             self.streaming = StreamingService(
                 self._streaming_store, self.clock, settings.streaming,
                 self.catalog.streaming_models, seed=settings.seed, time_scale=settings.time_scale,
-                node_info=self.instance, version=settings.version,
+                node_info=self.instance, version=settings.version, leasing=self._stream_leases(),
                 on_change=self._streaming_changed, write_retry=self._writer.retry,
             )  # fmt: skip
         #: Prometheus metrics (SPEC §10); ``self.metrics.registry`` for embedding services
@@ -176,6 +177,13 @@ class Engine:
         await self.node.stop()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
+
+    def _stream_leases(self) -> StreamingLeasing | None:
+        """The leases of streaming runs on a store other nodes may share (else None)."""
+        if not self.leases.shared:
+            return None
+        lease_ms = self.scheduler.lease_ms
+        return StreamingLeasing(self.leases, self.node_id, self.clock, lease_ms)
 
     # -- submission -----------------------------------------------------------------------
 

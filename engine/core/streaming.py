@@ -267,6 +267,13 @@ def merge_done(job: StreamingJob, now: int) -> StreamingDecision:
     return _evolve(decision, {"job": _touch(decision.job, now)})
 
 
+#: statuses in which a node runs something for the job: on a shared store a job in one of them
+#: whose lease nobody holds (its node died) is recovered by another node, as at a start
+OWNED: Final = frozenset(
+    {StreamingStatus.STARTING, StreamingStatus.RUNNING, StreamingStatus.STOPPING}
+)
+
+
 def recover_on_start(job: StreamingJob, now: int) -> StreamingDecision:
     """Engine start: RUNNING/STARTING are relaunched (as RESTART); STOPPING/ERROR → ERROR."""
     relaunch = job.status in (StreamingStatus.RUNNING, StreamingStatus.STARTING)

@@ -45,6 +45,13 @@ class LocalLeases:
         self._leases[job_id] = lease
         return lease
 
+    async def take_over(self, job_id: str, owner: str, now: int, ttl_ms: int) -> Lease:
+        """A new lease for ``owner``, taken from whoever holds the job's."""
+        current = self._leases.get(job_id)
+        token = 1 if current is None else current.token + 1
+        lease = self._leases[job_id] = Lease(job_id, owner, token, now + ttl_ms)
+        return lease
+
     async def renew(self, lease: Lease, now: int, ttl_ms: int) -> Lease:
         """The lease with a new expiry; ``LeaseLost`` when it is no longer current."""
         self.verify(lease)

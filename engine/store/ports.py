@@ -32,7 +32,9 @@ Leases (``LeaseStore``, SPEC §9): one node at a time runs a job. Rules every ad
   (user operations) are never refused for lease reasons: compare-and-set on the version
   serialises them with the runner.
 - ``revoke`` takes a job's lease away from whoever holds it (an operation stopped the job):
-  the owner finds it gone in ``held`` and stops the step.
+  the owner finds it gone in ``held`` and stops the step. ``take_over`` revokes and grants the
+  caller a new lease in one step; it waits for a fenced write in flight, where ``claim`` may
+  give up (PostgreSQL's ``SKIP LOCKED``: a claim that returns None is tried again later).
 - Step processes (``record_process`` ...): one row per ``(host, pgid)`` (a newer record of the
   same group replaces the older one: the pid was reused, so the old group is gone); a record is
   readable by every node of the store once its call returns; clearing one that is gone is a
@@ -267,6 +269,9 @@ class StreamingWrite:
     stats: Sequence[BatchStats] = ()
     add_segments: Sequence[StreamingSegment] = ()
     remove_segments: Sequence[str] = ()  #: segment ids
+    #: a run's write on a shared store: refused (``LeaseLost``, nothing written) unless this is
+    #: still the job's current lease (SPEC §9); stores that are never shared ignore it
+    lease: Lease | None = None
 
 
 class StreamingStore(Protocol):
@@ -308,6 +313,10 @@ class LeaseStore(Protocol):
 
     async def claim(self, job_id: str, owner: str, now: int, ttl_ms: int) -> Lease | None:
         """A new lease (token + 1) when the job is free, expired or already ``owner``'s."""
+
+    async def take_over(self, job_id: str, owner: str, now: int, ttl_ms: int) -> Lease:
+        """A new lease (token + 1) for ``owner`` whoever holds the job's: revoke and claim in
+        one step, so no third node claims in between (an action on a job running elsewhere)."""
 
     async def renew(self, lease: Lease, now: int, ttl_ms: int) -> Lease:
         """The lease with a new expiry; ``LeaseLost`` when it is no longer current."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from engine.core.streaming import BatchStats, StreamingSegment
+from engine.store.ports import Lease
 from engine.streaming.loops import Decide
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ class Run:
     wait_scope: anyio.CancelScope | None = None
     waiting: bool = False  #: sleeping in a wait that a graceful stop interrupts
     retries: int = 0  #: automatic retries since the last success or user action
+    #: on a shared store: the run's lease on its job (every write of the run carries it)
+    lease: Lease | None = None
+    lost: bool = False  #: the lease was lost: the run ends without another write
 
 
 class RunHandle:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -24,18 +25,20 @@ from anyio.abc import TaskGroup
 from engine.clock import Clock
 from engine.config.settings import StreamingSettings
 from engine.core import streaming as core
-from engine.core.errors import JobNotFound, KjobsError
+from engine.core.errors import JobNotFound, KjobsError, LeaseLost
 from engine.core.states import StreamingAction, StreamingJobType, StreamingStatus
 from engine.core.streaming import BatchStats, StreamingDecision, StreamingJob, StreamingSegment
 from engine.core.streaming_params import may_retry, retry_delay
 from engine.logging import get_logger
 from engine.store.commit import JobLocks, WriteRetry, retry_lost_races, shielded
-from engine.store.ports import StreamingStore, StreamingWrite
+from engine.store.ports import Lease, StreamingStore, StreamingWrite
+from engine.streaming.leasing import StreamingLeasing
 from engine.streaming.loops import Decide, RunContext, build_loop, merge_loop
 from engine.streaming.runs import Run, RunHandle
 from engine.streaming.source import StreamingModelSpec
 
 log = get_logger()
+Task = Callable[..., Coroutine[Any, Any, None]]  #: what a job's task runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +68,19 @@ class StreamingRuntime:
         node_info: str,
         on_change: Callable[[StreamingChange], None] | None,
         write_retry: WriteRetry | None = None,
+        leasing: StreamingLeasing | None = None,
     ) -> None:
         self.store = store
+        #: on a shared store: the runs' leases (None: this node is alone with its store)
+        self.leasing = leasing
         #: a run's own writes ride out a store that refuses them (``engine.store.commit``)
         self.write_retry = write_retry or WriteRetry()
         self.clock = clock
         self.settings = settings
         self.models = models
-        self.jobs: dict[str, StreamingJob] = {}  #: the store's jobs; only this process writes
+        #: the store's jobs (alone with the store, only this process writes them; on a shared
+        #: store the keeper reads them back)
+        self.jobs: dict[str, StreamingJob] = {}
         self.counts: Counter[str] = Counter()
         self.runs: dict[str, Run] = {}
         self.task_group: TaskGroup | None = None
@@ -105,29 +113,30 @@ class StreamingRuntime:
         while that run is still the job's (else None, nothing decided). ``perform``: carry out
         the decision's effects before the lock is released.
         """
+
+        async def attempt(job: StreamingJob) -> StreamingDecision:
+            decision = decide(job, self.clock.now_ms())
+            lease = None if run is None else run.lease
+            extras = (stats, add_segments, remove_segments, lease)
+            await self._commit(
+                decision,
+                StreamingWrite(decision.job, decision.expected_mvcc, decision.records, *extras),
+            )
+            return decision
+
         async with self._locks.hold(job_id):
             if run is not None and self.runs.get(job_id) is not run:
                 return None
-
-            async def attempt(job: StreamingJob) -> StreamingDecision:
-                decision = decide(job, self.clock.now_ms())
-                await self._commit(
-                    decision,
-                    StreamingWrite(
-                        decision.job,
-                        decision.expected_mvcc,
-                        decision.records,
-                        stats,
-                        add_segments,
-                        remove_segments,
-                    ),
-                )
+            if run is None and self.leasing is not None:  # a user action: fence a remote run
+                await self.leasing.fence(self.jobs[job_id], self.runs)
+            try:
+                decision = await retry_lost_races(job_id, self.jobs[job_id], attempt, self._reread)
+                if perform:
+                    self.perform(decision.effects)
                 return decision
-
-            decision = await retry_lost_races(job_id, self.jobs[job_id], attempt, self._reread)
-            if perform:
-                self.perform(decision.effects)
-            return decision
+            finally:
+                if self.leasing is not None:
+                    await self.leasing.unfence(job_id)
 
     async def _reread(self, job_id: str) -> StreamingJob:
         job = self.jobs[job_id] = await self.store.get_job(job_id)
@@ -179,19 +188,31 @@ class StreamingRuntime:
         return decision is not None
 
     def perform(self, effects: Sequence[core.StreamingEffect]) -> None:
-        """Carry out a stored decision's effects."""
+        """Carry out a stored decision's effects (on a shared store, an effect on a job that
+        runs on another node takes its lease over: ``leasing``)."""
         for effect in effects:
+            remote = self.leasing is not None and effect.job_id not in self.runs
             if isinstance(effect, core.CancelLoop):
                 self.cancel(effect.job_id)
+                if remote and self.leasing is not None:
+                    self._start(effect.job_id, self.leasing.leases.revoke, effect.job_id)
             elif isinstance(effect, core.LaunchLoop):
-                self.spawn(effect.job_id)
+                self.spawn(effect.job_id, take_over=remote)
             else:
                 self._stop_gracefully(effect.job_id)
 
+    def lease_lost(self, run: Run, lease: Lease) -> None:
+        """``run``'s lease is gone (another node took the job): end it, without a write."""
+        if self.runs.get(run.job_id) is not run or run.lease is not lease:
+            return
+        run.lost = True
+        log.warning("kjobs.streaming.lease_lost", job_id=run.job_id, token=lease.token)
+        self.cancel(run.job_id)
+
     def _stop_gracefully(self, job_id: str) -> None:
         run = self.runs.get(job_id)
-        if run is None:  # nothing runs for it: the stop completes now
-            self.spawn(job_id, stop_only=True)
+        if run is None:  # nothing runs for it here: the stop completes now
+            self.spawn(job_id, stop_only=True, take_over=self.leasing is not None)
             return
         run.stop_requested = True
         if run.waiting and run.wait_scope is not None:
@@ -208,32 +229,50 @@ class StreamingRuntime:
         for job_id in list(self.runs):
             self.cancel(job_id)
 
-    def spawn(self, job_id: str, *, retry_first: bool = False, stop_only: bool = False) -> None:
-        """Start a new run of the job (replacing any) in the service's task group."""
+    def spawn(
+        self,
+        job_id: str,
+        *,
+        retry_first: bool = False,
+        stop_only: bool = False,
+        take_over: bool = False,
+    ) -> None:
+        """Start a new run of the job (replacing any) in the service's task group;
+        ``take_over``: revoke another node's lease on the job first."""
         self.cancel(job_id)
+        run = self.runs[job_id] = Run(job_id)
+        run.lease = self.leasing.handed(job_id) if self.leasing is not None else None
+        self._start(job_id, self._run_job, run, retry_first, stop_only, take_over)
+
+    def _start(self, job_id: str, task: Task, *args: object) -> None:
         if self.task_group is None:
             raise RuntimeError("the streaming service is not started")
-        run = self.runs[job_id] = Run(job_id)
-        self.task_group.start_soon(
-            self._run_job, run, retry_first, stop_only, name=f"kjobs.streaming.{job_id}"
-        )
+        self.task_group.start_soon(task, *args, name=f"kjobs.streaming.{job_id}")
 
     # -- runs ---------------------------------------------------------------------------------
 
-    async def _run_job(self, run: Run, retry_first: bool, stop_only: bool) -> None:
+    async def _run_job(self, run: Run, retry_first: bool, stop_only: bool, take_over: bool) -> None:
         with run.scope:
             try:
+                leasing = self.leasing
+                if leasing and not run.lease and not await leasing.take(run, take_over=take_over):
+                    return  # another node runs it
                 if stop_only:
                     await self.event(run, core.loop_stopped)
                     return
                 go = await self._retry(run) if retry_first else True
                 while go and await self._attempt(run):
                     go = await self._retry(run)
+            except LeaseLost:  # another node took the job: this run writes nothing more
+                run.lost = True
+                log.warning("kjobs.streaming.lease_lost", job_id=run.job_id)
             except Exception as exc:  # a write failed while handling a failure: give up
                 log.error("kjobs.streaming.run_broken", job_id=run.job_id, error=repr(exc))
             finally:
                 if self.runs.get(run.job_id) is run:
                     del self.runs[run.job_id]
+                if self.leasing is not None:
+                    await self.leasing.let_go(run)
 
     async def _attempt(self, run: Run) -> bool:
         """Launch and run the loop once; True when the loop failed (a retry may follow)."""
@@ -252,6 +291,8 @@ class StreamingRuntime:
                     run.wait_scope = None
             await self.event(run, core.loop_stopped)
             return False
+        except LeaseLost:
+            raise  # not a failure of the loop: the job is another node's now
         except Exception as exc:
             self.counts["loop_failures"] += 1
             log.warning("kjobs.streaming.loop_failed", job_id=run.job_id, error=repr(exc))
@@ -299,6 +340,8 @@ class StreamingRuntime:
 
         try:
             started = await self.event(run, decide)
+        except LeaseLost:
+            raise
         except KjobsError as exc:
             log.warning("kjobs.streaming.retry_refused", job_id=run.job_id, error=str(exc))
             return False

@@ -42,6 +42,7 @@ from engine.core.streaming_params import default_params, effective_params, may_r
 from engine.logging import get_logger
 from engine.store.commit import WriteRetry
 from engine.store.ports import StreamingStore, StreamingWrite
+from engine.streaming.leasing import StreamingLeasing
 from engine.streaming.query import (
     ModelView,
     StreamingJobPage,
@@ -94,10 +95,12 @@ class StreamingService:
         version: str = "4.0.0.0",
         on_change: Callable[[StreamingChange], None] | None = None,
         write_retry: WriteRetry | None = None,
+        leasing: StreamingLeasing | None = None,
     ) -> None:
         """``models``: specs or catalog ``StreamingModel``s; ``on_change`` hears every status
         change; ``node_info`` is shown by running jobs; ``version`` in listed jobs;
-        ``write_retry``: how the runs ride out refused writes (the engine's, to count them)."""
+        ``write_retry``: how the runs ride out refused writes (the engine's, to count them);
+        ``leasing``: on a store other nodes share, the runs' leases (``leasing.py``)."""
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive: {time_scale}")
         specs = [m if isinstance(m, StreamingModelSpec) else spec_from_catalog(m) for m in models]
@@ -116,6 +119,7 @@ class StreamingService:
             node_info=node_info,
             on_change=on_change,
             write_retry=write_retry,
+            leasing=leasing,
         )
         self._closing = anyio.Event()
         self._closed = anyio.Event()
@@ -136,6 +140,8 @@ class StreamingService:
         try:
             async with anyio.create_task_group() as tg:
                 self._rt.task_group = tg
+                if self._rt.leasing is not None:
+                    tg.start_soon(self._rt.leasing.keep, self._rt, self._recover_one)
                 task_status.started()
                 await self._closing.wait()
                 tg.cancel_scope.cancel()
@@ -176,16 +182,24 @@ class StreamingService:
     async def recover(self) -> None:
         """Engine start: relaunch RUNNING/STARTING jobs; STOPPING/ERROR → ERROR (SPEC §5).
 
-        ERROR jobs whose params enable retries get their retry scheduled again."""
+        ERROR jobs whose params enable retries get their retry scheduled again. On a shared
+        store a job that another live node runs (it holds the lease) is left to it."""
+        leasing = self._rt.leasing
         for job_id in sorted(self._rt.jobs):
-            decision = await self._rt.commit(job_id, core.recover_on_start)
-            assert decision is not None
-            job = self._rt.jobs[job_id]
-            if decision.effects:
-                log.info("kjobs.streaming.relaunched", job_id=job_id)
-                self._rt.perform(decision.effects)
-            elif may_retry(job, self._settings):
-                self._rt.spawn(job_id, retry_first=True)
+            owned = self._rt.jobs[job_id].status in core.OWNED
+            if leasing is not None and owned and await leasing.claim(job_id) is None:
+                continue
+            await self._recover_one(job_id)
+
+    async def _recover_one(self, job_id: str) -> None:
+        decision = await self._rt.commit(job_id, core.recover_on_start)
+        assert decision is not None
+        job = self._rt.jobs[job_id]
+        if decision.effects:
+            log.info("kjobs.streaming.relaunched", job_id=job_id)
+            self._rt.perform(decision.effects)
+        elif may_retry(job, self._settings):
+            self._rt.spawn(job_id, retry_first=True)
 
     # -- actions ------------------------------------------------------------------------------
 

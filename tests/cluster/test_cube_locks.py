@@ -30,13 +30,6 @@ RANGES = 12
 TRIES = 3  #: submits of each range per engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return str(tmp_path / "kjobs.sqlite")
-
-
 @asynccontextmanager
 async def two_engines(tmp_path: Path, store: str) -> AsyncIterator[list[Engine]]:
     async with AsyncExitStack() as stack:

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 STEPS = 3
 JOBS = 60
+STREAMING_PROJECT = "learn_kylin"
 
 
 def test_three_nodes_finish_every_job_when_one_is_killed_mid_run(
@@ -89,3 +90,47 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_streaming_job_of_a_killed_node_runs_on_another(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    config = ledger_config(tmp_path)
+    a, b = (start_node(tmp_path, postgres_url, name, config) for name in "ab")
+    try:
+        job_id = streaming_build(a)["uuid"]
+        with a.client() as client:
+            body = {"action": "START", "job_ids": [job_id], "project": STREAMING_PROJECT}
+            answer = client.put("/streaming_jobs/status", json=body)
+            assert answer.status_code == 200, answer.text
+        wait_until("the job to run on a", lambda: runs_on(a, job_id) == "a")
+        # b reads a's writes (within half a second) and leaves the job to a
+        wait_until("b to read that it runs on a", lambda: runs_on(b, job_id) == "a", timeout=5)
+        time.sleep(3.0)  # b's start-up recovery and several keeper rounds are over
+        assert runs_on(a, job_id) == runs_on(b, job_id) == "a"
+        a.process.kill()  # SIGKILL: its lease just expires
+        a.process.wait(timeout=10)
+        killed = time.monotonic()
+        wait_until("the job to run on b", lambda: runs_on(b, job_id) == "b")
+        print(f"\nthe streaming job ran on b {time.monotonic() - killed:.2f} s after a's SIGKILL")
+    finally:
+        for node in (a, b):
+            node.stop()
+
+
+def streaming_build(node: ServerProcess) -> dict:
+    """The listed build job of the shipped healthy streaming model."""
+    with node.client() as client:
+        params = {"project": STREAMING_PROJECT, "page_size": 100}
+        jobs = client.get("/streaming_jobs", params=params).json()["data"]["value"]
+    [job] = [j for j in jobs if j["model_alias"] == "sales_stream_model" and (
+        j["job_type"] == "STREAMING_BUILD")]  # fmt: skip
+    return dict(job)
+
+
+def runs_on(node: ServerProcess, job_id: str) -> str | None:
+    """The node a RUNNING streaming job was launched on, as ``node`` lists it (else None)."""
+    with node.client() as client:
+        params = {"project": STREAMING_PROJECT, "job_ids": job_id}
+        [job] = client.get("/streaming_jobs", params=params).json()["data"]["value"]
+    return job["node_info"] if job["job_status"] == "RUNNING" else None

@@ -151,6 +151,51 @@ async def test_release_and_revoke_free_the_job_and_tokens_keep_growing(adapter: 
     assert third.token > second.token
 
 
+async def test_take_over_moves_a_held_lease_and_fences_the_old_holder(adapter: Opened) -> None:
+    store, leases = adapter
+    job = await create(store, make_job("j1"))
+    fresh = await leases.take_over("j0", "node-a", T0, TTL)  # never leased: the first token
+    assert fresh.token == 1 and await leases.held("node-a") == {"j0": 1}
+    held = await leases.claim("j1", "node-a", T0, TTL)
+    assert held is not None
+    taken = await leases.take_over("j1", "node-b", T0 + 1, TTL)  # a live lease: taken anyway
+    assert (taken.owner, taken.expires) == ("node-b", T0 + 1 + TTL)
+    assert taken.token > held.token
+    assert await leases.held("node-a") == {"j0": 1}
+    assert await leases.held("node-b") == {"j1": taken.token}
+    with pytest.raises(LeaseLost):
+        await store.save_job(JobWrite(job, job.version, lease=held))
+    assert await store.get_job("j1") == job
+    saved = await store.save_job(JobWrite(job.evolve(priority=3), job.version, lease=taken))
+    assert saved.priority == 3
+
+
+async def test_take_over_beside_fenced_writes_always_gets_the_lease(adapter: Opened) -> None:
+    """A take-over racing the holder's writes waits for them; it never comes back empty (on
+    PostgreSQL a write holds the lease row FOR SHARE, where a SKIP LOCKED claim gives up)."""
+    store, leases = adapter
+    job = await create(store, make_job("j1"))
+    lease = await leases.claim("j1", "node-a", T0, TTL)
+    assert lease is not None
+
+    async def holder_writes() -> None:
+        current = job
+        for n in range(30):
+            try:
+                current = await store.save_job(
+                    JobWrite(current.evolve(priority=n), current.version, lease=lease)
+                )
+            except LeaseLost:
+                return
+
+    writes = asyncio.ensure_future(holder_writes())
+    await asyncio.sleep(0)
+    taken = await leases.take_over("j1", "node-b", T0 + 1, TTL)
+    await writes
+    assert taken.token > lease.token
+    assert await leases.held("node-b") == {"j1": taken.token}
+
+
 async def test_claimable_lists_ready_jobs_and_orphans_by_priority_then_age(
     adapter: Opened,
 ) -> None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from engine.core.errors import ConcurrentModification, JobNotFound, LeaseLost, StoreUnavailable
+from engine.core.errors import ConcurrentModification, JobNotFound, StoreUnavailable
 from engine.core.jobs import Job, Segment
 from engine.core.states import State
 from engine.store.health import StoreHealth
-from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite, Lease
+from engine.store.ports import DEFAULT_MAX_OUTPUT_BYTES, JobFilter, JobWrite
 from engine.store.postgres.db import NOTIFY_WORK, Conn, PostgresDatabase
-from engine.store.postgres.leases import PostgresLeases
+from engine.store.postgres.leases import PostgresLeases, check_lease
 from engine.store.postgres.ops import INSERT_OUTBOX, PostgresOps, outbox_row
 from engine.store.postgres.streaming import PostgresStreamingStore
 from engine.store.rules import check_write, fold, prepare_output
@@ -60,7 +60,6 @@ UPDATE job_steps SET state = $3, start_time = $4, end_time = $5, wait_time = $6,
     attempts = $8, retries = $9, reattach = $10
 WHERE job_id = $1 AND sequence = $2
 """
-LEASE_OF: Final = "SELECT owner, token FROM leases WHERE job_id = $1 FOR SHARE"
 DELETE_JOB: Final = "DELETE FROM jobs WHERE id = $1 AND version = $2"
 DELETE_LEASE: Final = "DELETE FROM leases WHERE job_id = $1"
 JOB_EXISTS: Final = "SELECT 1 FROM jobs WHERE id = $1"
@@ -152,7 +151,7 @@ class PostgresJobStore(PostgresOps):
         job, expected = write.job, write.expected_version
         async with self.db.pool.acquire() as conn, conn.transaction():
             if write.lease is not None:
-                await _check_lease(conn, write.lease)
+                await check_lease(conn, write.lease)
             if expected is None:
                 await self._insert(conn, stored)
             else:
@@ -286,12 +285,6 @@ class PostgresJobStore(PostgresOps):
             Segment(uuid, cube_, name, start, end, status, decode_uuids(merged))
             for uuid, cube_, name, start, end, status, merged in rows
         ]
-
-
-async def _check_lease(conn: Conn, lease: Lease) -> None:
-    row = await conn.fetchrow(LEASE_OF, lease.job_id)
-    if row is None or row["owner"] != lease.owner or row["token"] != lease.token:
-        raise LeaseLost(lease.job_id, lease.owner, lease.token)
 
 
 async def _write_segments(conn: Conn, write: JobWrite) -> None:

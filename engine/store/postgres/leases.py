@@ -20,11 +20,14 @@ from engine.store.postgres.db import (
     LEASE_CHANNEL,
     NOTIFY_LEASE,
     WORK_CHANNEL,
+    Conn,
     PostgresDatabase,
 )
 from engine.store.postgres.processes import PostgresProcesses
 
+LEASE_OF: Final = "SELECT owner, token FROM leases WHERE job_id = $1 FOR SHARE"
 LOCK_LEASE: Final = "SELECT owner, expires FROM leases WHERE job_id = $1 FOR UPDATE SKIP LOCKED"
+WAIT_FOR_LEASE: Final = "SELECT 1 FROM leases WHERE job_id = $1 FOR UPDATE"
 LEASE_EXISTS: Final = "SELECT 1 FROM leases WHERE job_id = $1"
 TAKE: Final = """
 UPDATE leases SET owner = $2, token = token + 1, expires = $3 WHERE job_id = $1 RETURNING token
@@ -61,6 +64,14 @@ EXPIRE_OWNER: Final = "UPDATE leases SET expires = 0 WHERE owner = $1"
 _CLAIMABLE_STATES: Final = sorted((State.READY.value, State.RUNNING.value))
 
 
+async def check_lease(conn: Conn, lease: Lease) -> None:
+    """Inside a write: ``LeaseLost`` unless ``lease`` is still the job's current one (the row
+    is read ``FOR SHARE``: no claim commits in between)."""
+    row = await conn.fetchrow(LEASE_OF, lease.job_id)
+    if row is None or row["owner"] != lease.owner or row["token"] != lease.token:
+        raise LeaseLost(lease.job_id, lease.owner, lease.token)
+
+
 class PostgresLeases(PostgresProcesses):
     """Leases, nodes and step processes in the ``leases``, ``nodes`` and ``step_processes``
     tables."""
@@ -84,6 +95,21 @@ class PostgresLeases(PostgresProcesses):
             else:
                 return None
         return None if token is None else Lease(job_id, owner, int(token), expires)
+
+    async def take_over(self, job_id: str, owner: str, now: int, ttl_ms: int) -> Lease:
+        """A new lease for ``owner``, taken from whoever holds the job's (notified). It waits
+        for a write in flight (which holds the row ``FOR SHARE``) where ``claim`` gives up."""
+        expires = now + ttl_ms
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(WAIT_FOR_LEASE, job_id) is None:
+                token = await conn.fetchval(FIRST, job_id, owner, expires)
+            else:
+                token = await conn.fetchval(TAKE, job_id, owner, expires)
+            if token is None:  # a first claim committed meanwhile: the row exists now
+                await conn.fetchval(WAIT_FOR_LEASE, job_id)
+                token = await conn.fetchval(TAKE, job_id, owner, expires)
+            await conn.execute(NOTIFY_LEASE, job_id)
+        return Lease(job_id, owner, int(token), expires)
 
     async def renew(self, lease: Lease, now: int, ttl_ms: int) -> Lease:
         """The lease with a new expiry; ``LeaseLost`` when it is no longer current."""

@@ -18,6 +18,7 @@ from engine.core.streaming import (
 from engine.store.health import StoreHealth
 from engine.store.ports import StreamingWrite
 from engine.store.postgres.db import PostgresDatabase
+from engine.store.postgres.leases import check_lease
 from engine.store.streaming_rows import (
     decode_job,
     decode_record,
@@ -59,6 +60,8 @@ class PostgresStreamingStore:
         if expected is not None and job.mvcc <= expected:
             raise ConcurrentModification(job.uuid, expected)
         async with self.db.pool.acquire() as conn, conn.transaction():
+            if write.lease is not None:  # a run's write: fenced before anything is written
+                await check_lease(conn, write.lease)
             if expected is None:
                 status, wanted = await conn.execute(SQL.insert_job, *job_row(job)), "INSERT 0 1"
             else:

@@ -25,6 +25,12 @@ ON CONFLICT (job_id) DO UPDATE SET
 WHERE leases.owner = '' OR leases.owner = excluded.owner OR leases.expires <= ?
 RETURNING token
 """
+TAKE_OVER: Final = """
+INSERT INTO leases (job_id, owner, token, expires) VALUES (?, ?, 1, ?)
+ON CONFLICT (job_id) DO UPDATE SET
+    owner = excluded.owner, token = leases.token + 1, expires = excluded.expires
+RETURNING token
+"""
 RENEW: Final = "UPDATE leases SET expires = ? WHERE job_id = ? AND owner = ? AND token = ?"
 RELEASE: Final = """
 UPDATE leases SET owner = '', expires = 0 WHERE job_id = ? AND owner = ? AND token = ?
@@ -81,6 +87,16 @@ class SqliteLeases(SqliteProcesses):
         def op(conn: sqlite3.Connection) -> Lease | None:
             row = conn.execute(CLAIM, (job_id, owner, expires, now)).fetchone()
             return None if row is None else Lease(job_id, owner, int(row[0]), expires)
+
+        return await self._db.write_sync(op)
+
+    async def take_over(self, job_id: str, owner: str, now: int, ttl_ms: int) -> Lease:
+        """A new lease for ``owner``, taken from whoever holds the job's."""
+        expires = now + ttl_ms
+
+        def op(conn: sqlite3.Connection) -> Lease:
+            row = conn.execute(TAKE_OVER, (job_id, owner, expires)).fetchone()
+            return Lease(job_id, owner, int(row[0]), expires)
 
         return await self._db.write_sync(op)
 

@@ -2,7 +2,7 @@
 
 Tables come from ``schema/0002_streaming.sql``. A job is one row; ``save`` is one guarded
 ``INSERT``/``UPDATE`` of it, then the records, stats and segment changes of the same write,
-all in the writer's transaction.
+all in the writer's transaction; a run's write (``write.lease``) first checks its lease.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import aiosqlite
 
-from engine.core.errors import ConcurrentModification, JobNotFound
+from engine.core.errors import ConcurrentModification, JobNotFound, LeaseLost
 from engine.core.streaming import (
     BatchStats,
     StreamingJob,
@@ -20,6 +20,7 @@ from engine.core.streaming import (
 )
 from engine.store.ports import StreamingWrite
 from engine.store.sqlite.base import SqliteStoreBase
+from engine.store.sqlite.leases import LEASE_HELD, lease_row
 from engine.store.streaming_rows import (
     decode_job,
     decode_record,
@@ -55,7 +56,13 @@ class SqliteStreamingStore(SqliteStoreBase):
         extra = _extra_statements(write)
         removed = tuple(write.remove_segments)
 
+        lease = write.lease
+
         async def op(conn: aiosqlite.Connection) -> StreamingJob:
+            if lease is not None:  # a run's write: fenced before anything is written
+                cursor = await conn.execute(LEASE_HELD, lease_row(lease))
+                if await cursor.fetchone() is None:
+                    raise LeaseLost(lease.job_id, lease.owner, lease.token)
             cursor = await conn.execute(*first)
             if cursor.rowcount != 1:
                 raise ConcurrentModification(job.uuid, -1 if expected is None else expected)
