@@ -127,7 +127,11 @@ class StreamingRuntime:
         async with self._locks.hold(job_id):
             if run is not None and self.runs.get(job_id) is not run:
                 return None
-            if run is None and self.leasing is not None:  # a user action: fence a remote run
+            # a user action fences a remote run, after a dry run of its decision: one refused
+            # (it raises) or without effect leaves the run alone
+            dry = run is None and self.leasing is not None
+            if dry and decide(self.jobs[job_id], self.clock.now_ms()).changed:
+                assert self.leasing is not None
                 await self.leasing.fence(self.jobs[job_id], self.runs)
             try:
                 decision = await retry_lost_races(job_id, self.jobs[job_id], attempt, self._reread)

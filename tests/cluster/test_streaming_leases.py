@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.core.errors import LeaseLost
+from engine.core.errors import LeaseLost, StreamingActionNotAllowed
 from engine.core.states import StreamingJobType, StreamingStatus
 from engine.core.streaming import streaming_job_id
 from engine.facade import Engine
@@ -121,3 +121,22 @@ async def test_a_run_whose_lease_was_taken_stops_and_its_late_write_is_refused(
             await store.save(late)
         assert await store.get_job(job_id) == before
         await a.leases.release(taken)
+
+
+async def test_a_refused_action_sent_elsewhere_leaves_the_running_loop_alone(
+    tmp_path: Path, shared_store: str
+) -> None:
+    async with node(tmp_path, shared_store, "node-a") as a:
+        job_id, project = await start_running(a)
+        token = (await a.leases.held("node-a"))[job_id]
+        async with node(tmp_path, shared_store, "node-b") as b:
+            await until("b to read the job", shows(b, job_id, StreamingStatus.RUNNING))
+            with pytest.raises(StreamingActionNotAllowed):
+                await streaming(b).apply("START", [job_id], project)  # already started
+            with pytest.raises(StreamingActionNotAllowed):
+                await streaming(b).update_params(job_id, project, {"a": "b"})  # not stopped
+            await anyio.sleep(2 * LEASE_S)  # keeper rounds of both nodes
+            assert streaming(a).is_running(job_id) and not streaming(b).is_running(job_id)
+            assert (await a.leases.held("node-a")).get(job_id) == token  # never taken over
+            assert await stored_status(b, job_id) is StreamingStatus.RUNNING
+        await streaming(a).apply("FORCE_STOP", [job_id], project)
