@@ -89,18 +89,19 @@ class StreamingLeasing:
         """The action is carried out: give up the fence's lease unless a run took it."""
         lease = self._fences.pop(job_id, None)
         if lease is not None:
-            with anyio.CancelScope(shield=True):
-                await self.leases.release(lease)
+            await self._release(lease)
 
     async def let_go(self, run: Run) -> None:
         """The run ended: give its lease up (unless lost: it is someone else's then)."""
-        if run.lease is None or run.lost:
-            return
+        if run.lease is not None and not run.lost:
+            await self._release(run.lease)
+
+    async def _release(self, lease: Lease) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                await self.leases.release(run.lease)
+                await self.leases.release(lease)
             except StoreError as exc:  # it expires by itself
-                log.warning("kjobs.streaming.release_failed", job_id=run.job_id, error=str(exc))
+                log.warning("kjobs.streaming.release_failed", job_id=lease.job_id, error=str(exc))
 
     async def keep(self, runtime: StreamingRuntime, recover: Recover) -> None:
         """The keeper's loop (until cancelled); ``recover(job_id)`` takes a rescued job on."""
