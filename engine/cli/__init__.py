@@ -78,16 +78,17 @@ def _chosen(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Argume
 def configure_logging(verbose: bool) -> None:
     """Console rendering on a terminal, JSON otherwise."""
     level = logging.INFO if verbose else logging.WARNING
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
+    # the console renderer prints a traceback itself; JSON needs it as a field
+    tail: list[structlog.typing.Processor] = (
+        [structlog.dev.ConsoleRenderer()]
         if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
+        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
-            renderer,
+            *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),

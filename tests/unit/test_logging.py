@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -64,3 +65,18 @@ def test_to_stdlib_hands_records_to_the_kjobs_logger(caplog: pytest.LogCaptureFi
         log.info("kjobs.job.submitted", job_id="j1")
     assert [r.getMessage() for r in caplog.records] == ["kjobs.job.submitted job_id=j1"]
     assert caplog.records[0].kjobs == {"job_id": "j1"}  # type: ignore[attr-defined]
+
+
+def test_the_commands_json_log_carries_the_traceback_of_a_logged_exception() -> None:
+    setup = """
+from engine.cli import configure_logging
+configure_logging(verbose=False)  # stderr is a pipe here: JSON lines
+try:
+    raise ValueError("the cause")
+except ValueError:
+    log.exception("kjobs.step.crashed", job_id="j1")
+"""
+    done = run(setup)
+    first = json.loads(done.stderr.splitlines()[0])
+    assert first["event"] == "kjobs.step.crashed" and first["level"] == "error"
+    assert "Traceback" in first["exception"] and "ValueError: the cause" in first["exception"]
