@@ -57,7 +57,7 @@ class LeaseHolder:
         self.node_id = node_id  #: owner of this node's leases
         self.lease_ms = int(lease_seconds * 1000)
         #: this node's step process groups, and the reaper of those earlier incarnations left
-        self.processes = StepProcesses(leases, self._clock, self.node_id)
+        self.processes = StepProcesses(leases, self._clock, self.node_id, self._writer.retry)
         self._held: dict[str, Lease] = {}  #: leases of runners stopped by ``shutdown``
         self.leases_lost = 0  #: runners stopped because another node took their job
         self.jobs_rescued = 0  #: RUNNING jobs of dead nodes (or a crash) taken over here

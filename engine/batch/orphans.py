@@ -31,6 +31,7 @@ from engine.batch import procfs
 from engine.clock import Clock
 from engine.core.errors import StoreError
 from engine.logging import get_logger
+from engine.store.commit import WriteRetry
 from engine.store.ports import LeaseStore, StepProcess
 
 log = get_logger()
@@ -47,9 +48,12 @@ class Reaped:
 class StepProcesses:
     """Records this node's step groups and reaps those of earlier incarnations."""
 
-    def __init__(self, leases: LeaseStore, clock: Clock, node_id: str) -> None:
+    def __init__(
+        self, leases: LeaseStore, clock: Clock, node_id: str, retry: WriteRetry | None = None
+    ) -> None:
         self._leases = leases
         self._clock = clock
+        self._retry = retry or WriteRetry()
         self.node_id = node_id
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -61,12 +65,16 @@ class StepProcesses:
         return StepRecorder(self, job_id, step_id, attempt)
 
     async def record(self, job_id: str, step_id: str, attempt: int, pid: int) -> None:
-        """Record the group led by ``pid`` (durable on return)."""
+        """Record the group led by ``pid`` (durable on return). A store that refuses writes
+        (an outage, a full disk) is waited for: the command stays at its gate meanwhile,
+        rather than the step failing for a fault that is not its own."""
         process = StepProcess(
             self.host, pid, job_id, step_id, attempt, procfs.identity(pid), self.node_id,
             self.pid, self.started, self._clock.now_ms(),
         )  # fmt: skip
-        await self._leases.record_process(process)
+        await self._retry.until_accepted(
+            "step_process", lambda: self._leases.record_process(process), job_id=job_id
+        )
 
     async def clear(self, pgid: int) -> None:
         """The group is gone: drop its record (a store error only leaves it for a reaper)."""

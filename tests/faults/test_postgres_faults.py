@@ -6,7 +6,8 @@ error body and a ``Retry-After``, ``GET /health`` says ``degraded``, the engine 
 retries its running job's refused write. Once the server is back (same port, same data) the
 job finishes, ``/health`` is ``ok`` again, the node listens for NOTIFYs again and new builds
 are accepted. The time from "server
-back" to "the stuck job moved on" is printed.
+back" to "the stuck job moved on" is printed. A server that crashes (``immediate``, losing the
+last acknowledged commits) three times while builds run: every build still finishes.
 
 The server of this module is its own (``ScratchPostgres``): halting the session's would take
 every other PostgreSQL test down with it.
@@ -153,6 +154,35 @@ def test_a_postgres_outage_is_503_and_degraded_then_the_job_goes_on(
     # in PostgreSQL: both acknowledged builds finished, the refused one was never stored
     stored = anyio.run(states_in, url)
     assert stored == {stuck_id: "SUCCEED", again_id: "SUCCEED"}  # the stored name of FINISHED
+
+
+def test_a_crashing_postgres_loses_commits_and_every_job_still_finishes(
+    tmp_path: Path, own_postgres: ScratchPostgres
+) -> None:
+    """Three ``immediate`` stops while 30 builds run: the acknowledged commits of the last
+    moments (leases, steps) may be gone when the server is back. Each job is then found
+    again (a lease that no longer matches ends its runner; the job is adopted once its lease
+    is free), no step is failed for the outage, and every build finishes."""
+    url = own_postgres.create_database("crashes")
+    lease = {"KJOBS_CLUSTER_LEASE_SECONDS": "2.0"}
+    server = start_server(tmp_path, url, 20.0, settings=lease)
+    try:
+        with server.client() as client:
+            ids = [build(client, n).json()["uuid"] for n in range(30)]
+            for _ in range(3):
+                time.sleep(0.7)
+                own_postgres.halt(crash=True)
+                time.sleep(1.0)
+                own_postgres.resume()
+            wait_for("every build to end", lambda: all(
+                job_of(client, job_id)["job_status"] in ("FINISHED", "ERROR")
+                for job_id in ids))  # fmt: skip
+            assert {job_of(client, job_id)["job_status"] for job_id in ids} == {"FINISHED"}
+    finally:
+        server.stop()
+    log = Path(str(server.stderr)).read_text()
+    assert "kjobs.step.crashed" not in log and "Traceback" not in log
+    assert "kjobs.store.degraded" in log and "kjobs.store.recovered" in log
 
 
 async def states_in(url: str) -> dict[str, str]:

@@ -103,10 +103,12 @@ class ScratchPostgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, name)
         return self.url(name)
 
-    def halt(self) -> None:
+    def halt(self, *, crash: bool = False) -> None:
         """Shut the server down (``fast``: clients are disconnected), keeping its data: an
-        outage that ``resume`` ends."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        outage that ``resume`` ends. ``crash``: ``immediate`` instead, as if it were killed;
+        with ``synchronous_commit = off`` the last acknowledged commits may be lost."""
+        mode = "immediate" if crash else "fast"
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def resume(self) -> None:
         """Start a halted server again, on the same port, with the same data."""
