@@ -12,13 +12,15 @@ another write. ``keep`` is the node's keeper of those leases:
   writes within a round;
 - every half lease it rescues a job that a node owns (``core.OWNED``: STARTING, RUNNING,
   STOPPING) but nobody holds: its node died or stopped, the lease expired; the job is
-  recovered here as at an engine's start.
+  recovered here as at an engine's start. The lease claimed to see that (``adopt``) is the one
+  the relaunched run carries.
 
 An action on a job that runs on another node (STOP, FORCE_STOP, RESTART sent to any node)
-takes the lease over before it decides (``fence``; ``LeaseStore.take_over``: revoke and claim
-in one step): the owner's run ends at its next write or check
-(≤ ``CHECK_S``), and this node carries out the action. So a graceful STOP of a job running
-elsewhere stops its loop at once, as FORCE_STOP would, and records STOPPED.
+takes the lease over once its decision is known to change the job, before that is written
+(``fence``; ``LeaseStore.take_over``: revoke and claim in one step; a refused action takes
+nothing): the owner's run ends at its next write or check (≤ ``CHECK_S``), its writes can no
+longer win the compare-and-set, and this node carries out the action. So a graceful STOP of a
+job running elsewhere stops its loop at once, as FORCE_STOP would, and records STOPPED.
 """
 
 from __future__ import annotations
@@ -59,6 +61,18 @@ class StreamingLeasing:
         """A new lease on the job, None while another node holds it."""
         return await self.leases.claim(job_id, self.owner, self._clock.now_ms(), self.lease_ms)
 
+    async def adopt(self, job_id: str) -> bool:
+        """Before a job is recovered here: claim its lease (False while another node holds
+        it) and keep it as the fence, so the recovered run is handed that lease (one claim)."""
+        lease = await self.claim(job_id)
+        if lease is not None:
+            self._fences[job_id] = lease
+        return lease is not None
+
+    def fenced(self, job_id: str) -> bool:
+        """Whether an action or a recovery holds the job's lease right now."""
+        return job_id in self._fences
+
     async def take(self, run: Run, *, take_over: bool) -> bool:
         """Give ``run`` its job's lease (taken from another node when ``take_over``); False
         when another node holds it."""
@@ -76,7 +90,7 @@ class StreamingLeasing:
         over, so that node's run stops writing (else its loop's writes could win every
         compare-and-set) and no node rescues the job meanwhile. A run the action starts gets
         the lease (``handed``); ``unfence`` gives up one that none took."""
-        if job.status in OWNED and job.uuid not in runs:
+        if job.status in OWNED and job.uuid not in runs and job.uuid not in self._fences:
             now = self._clock.now_ms()
             lease = await self.leases.take_over(job.uuid, self.owner, now, self.lease_ms)
             self._fences[job.uuid] = lease
@@ -155,10 +169,10 @@ class StreamingLeasing:
         for job in jobs:
             if job.status not in OWNED or job.uuid in runtime.runs or job.uuid in self._fences:
                 continue
-            probe = await self.claim(job.uuid)  # free only when its node is gone
-            if probe is None:
+            if not await self.adopt(job.uuid):  # free only when its node is gone
                 continue
             log.warning("kjobs.streaming.rescued", job_id=job.uuid, status=job.status.value)
-            await recover(job.uuid)
-            if job.uuid not in runtime.runs:  # nothing to run (STOPPING -> ERROR): free it
-                await self.leases.release(probe)
+            try:
+                await recover(job.uuid)  # a relaunched run is handed the adopted lease
+            finally:
+                await self.unfence(job.uuid)  # normally done by the recovery's commit already

@@ -116,6 +116,10 @@ class StreamingRuntime:
 
         async def attempt(job: StreamingJob) -> StreamingDecision:
             decision = decide(job, self.clock.now_ms())
+            if run is None and decision.changed and self.leasing is not None:
+                # a user action that changes a job running elsewhere fences that run first;
+                # one refused (it raised) or without effect leaves the run alone
+                await self.leasing.fence(job, self.runs)
             lease = None if run is None else run.lease
             extras = (stats, add_segments, remove_segments, lease)
             await self._commit(
@@ -127,12 +131,6 @@ class StreamingRuntime:
         async with self._locks.hold(job_id):
             if run is not None and self.runs.get(job_id) is not run:
                 return None
-            # a user action fences a remote run, after a dry run of its decision: one refused
-            # (it raises) or without effect leaves the run alone
-            dry = run is None and self.leasing is not None
-            if dry and decide(self.jobs[job_id], self.clock.now_ms()).changed:
-                assert self.leasing is not None
-                await self.leasing.fence(self.jobs[job_id], self.runs)
             try:
                 decision = await retry_lost_races(job_id, self.jobs[job_id], attempt, self._reread)
                 if perform:
@@ -198,7 +196,9 @@ class StreamingRuntime:
             remote = self.leasing is not None and effect.job_id not in self.runs
             if isinstance(effect, core.CancelLoop):
                 self.cancel(effect.job_id)
-                if remote and self.leasing is not None:
+                # a pending retry of an idle job may wait on another node: not fenced (only
+                # OWNED jobs are), its lease is taken away here
+                if remote and self.leasing is not None and not self.leasing.fenced(effect.job_id):
                     self._start(effect.job_id, self.leasing.leases.revoke, effect.job_id)
             elif isinstance(effect, core.LaunchLoop):
                 self.spawn(effect.job_id, take_over=remote)

@@ -187,17 +187,21 @@ class StreamingService:
         leasing = self._rt.leasing
         for job_id in sorted(self._rt.jobs):
             owned = self._rt.jobs[job_id].status in core.OWNED
-            if leasing is not None and owned and await leasing.claim(job_id) is None:
+            if leasing is not None and owned and not await leasing.adopt(job_id):
                 continue
-            await self._recover_one(job_id)
+            try:
+                await self._recover_one(job_id)
+            finally:  # normally done by the recovery's commit already
+                if leasing is not None:
+                    await leasing.unfence(job_id)
 
     async def _recover_one(self, job_id: str) -> None:
-        decision = await self._rt.commit(job_id, core.recover_on_start)
+        # performed under the job's lock: a relaunched run is handed the adopted lease
+        decision = await self._rt.commit(job_id, core.recover_on_start, perform=True)
         assert decision is not None
         job = self._rt.jobs[job_id]
         if decision.effects:
             log.info("kjobs.streaming.relaunched", job_id=job_id)
-            self._rt.perform(decision.effects)
         elif may_retry(job, self._settings):
             self._rt.spawn(job_id, retry_first=True)
 
