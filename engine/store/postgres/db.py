@@ -12,7 +12,8 @@ together migrate once). A database with a migration this kjobs does not know is 
 Wake-ups. ``NOTIFY_WORK`` (run inside a write's transaction, delivered on commit) tells every
 node listening on the database that a job may be waiting, ``NOTIFY_LEASE`` that a lease was
 revoked; ``listen(channel, callback)`` subscribes. A listening connection that is lost is made
-again by ``keep_listening`` once the server answers.
+again by the database itself (every ``RELISTEN_S``, until the server answers); every callback is
+then called once, since NOTIFYs sent meanwhile are gone.
 
 Faults. Every call goes through ``faults.GuardedPool``: a lost connection or a server that
 shuts down is ``StoreUnavailable`` (recorded in ``health``: ``/health`` says ``degraded``, the
@@ -21,6 +22,7 @@ engine retries its writes); a committed write makes ``health`` ``ok`` again.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -40,6 +42,7 @@ log = get_logger()
 Conn = asyncpg.Connection | PoolConnectionProxy
 WORK_CHANNEL: Final = "kjobs_work"  #: NOTIFY channel: a job became READY somewhere
 LEASE_CHANNEL: Final = "kjobs_lease"  #: NOTIFY channel: a lease was revoked (payload: job id)
+RELISTEN_S: Final = 0.5  #: how often a lost listening connection is tried again
 _MIGRATION_LOCK: Final = 7_070_001  #: advisory lock key held while migrating
 _MIGRATION_FILE: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -86,7 +89,8 @@ class PostgresDatabase:
         self._pool: GuardedPool | None = None
         self._listener: asyncpg.Connection | None = None
         self._callbacks: dict[str, list[Callable[[], None]]] = {}
-        self._relisten = False  #: the listening connection was lost: make it again
+        #: makes a lost listening connection again (running only while it is lost)
+        self._relisten: asyncio.Task[None] | None = None
         self._users = 0  #: stores that opened it (the last close releases it)
 
     @property
@@ -129,7 +133,8 @@ class PostgresDatabase:
             return
         pool, listener = self._pool, self._listener
         self._pool = self._listener = None
-        self._relisten = False
+        if self._relisten is not None:
+            self._relisten.cancel()
         if listener is not None:
             listener.remove_termination_listener(self._listener_lost)
             await listener.close()
@@ -145,31 +150,41 @@ class PostgresDatabase:
         if self._listener is None:
             await self._connect_listener()
 
-    async def keep_listening(self) -> None:
-        """Listen again once the server is back after the listening connection was lost (a
-        restart, a network cut), then call every callback once: NOTIFYs sent meanwhile are
-        gone. Cheap when nothing was lost (the lease keeper calls it every round)."""
-        if not self._relisten or self._pool is None:
-            return
+    async def _listen_again(self) -> None:
+        """After the listening connection was lost (a restart, a network cut): listen again
+        once the server answers, then call every callback once (NOTIFYs sent meanwhile are
+        gone)."""
         try:
-            await self._connect_listener()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            return  # still away: the next round tries again
-        log.warning("kjobs.store.listening_again", store=self.health.name)
-        for callbacks in list(self._callbacks.values()):
-            for callback in callbacks:
-                callback()
+            while self._pool is not None:
+                try:
+                    await self._connect_listener()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await asyncio.sleep(RELISTEN_S)  # still away
+                    continue
+                log.warning("kjobs.store.listening_again", store=self.health.name)
+                for callbacks in list(self._callbacks.values()):
+                    for callback in callbacks:
+                        callback()
+                return
+        finally:
+            self._relisten = None
 
     async def _connect_listener(self) -> None:
         listener = await asyncpg.connect(self.url)
-        for channel in self._callbacks:
-            await listener.add_listener(channel, self._notified)
+        try:
+            for channel in self._callbacks:
+                await listener.add_listener(channel, self._notified)
+        except BaseException:
+            listener.terminate()  # half set up: not a listener
+            raise
         listener.add_termination_listener(self._listener_lost)
-        self._listener, self._relisten = listener, False
+        self._listener = listener
 
     def _listener_lost(self, conn: Conn) -> None:
         if conn is self._listener:
-            self._listener, self._relisten = None, True
+            self._listener = None
+            if self._pool is not None and self._relisten is None:
+                self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
 
     def _notified(self, _conn: Conn, _pid: int, channel: str, _payload: object) -> None:
         for callback in self._callbacks.get(channel, ()):

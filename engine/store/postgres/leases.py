@@ -130,10 +130,8 @@ class PostgresLeases(PostgresProcesses):
             await conn.execute(NOTIFY_LEASE, job_id)
 
     async def held(self, owner: str) -> dict[str, int]:
-        """Job id -> token of every lease ``owner`` holds (the keeper asks every round: the
-        listening connection is made again here once the server is back)."""
+        """Job id -> token of every lease ``owner`` holds."""
         rows = await self._db.pool.fetch(HELD, owner)
-        await self._db.keep_listening()
         return {r[0]: int(r[1]) for r in rows}
 
     async def claimable(self, now: int, limit: int) -> list[Candidate]:
