@@ -11,7 +11,7 @@ the engine stops on ``failing`` (``wait_broken``), it rides out ``degraded``.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 
@@ -21,6 +21,13 @@ from engine.logging import get_logger
 log = get_logger()
 
 Status = Literal["ok", "degraded", "failing"]
+E = TypeVar("E", bound=BaseException)
+
+
+def caused_by(error: E, cause: BaseException) -> E:
+    """``error`` with ``cause`` as its ``__cause__`` (``raise error from cause`` when raised)."""
+    error.__cause__ = cause
+    return error
 
 
 class StoreHealth:
@@ -39,6 +46,15 @@ class StoreHealth:
         if self.broken is not None:
             return "failing"
         return "degraded" if self.refusal is not None else "ok"
+
+    def record(self, error: E) -> E:
+        """Note what ``error`` says of the store (a refusal, a break; any other error:
+        nothing) and hand it back, for the adapters' ``classify``."""
+        if isinstance(error, StoreUnavailable):
+            self.refused(error)
+        elif isinstance(error, StoreBroken):
+            self.broke(error)
+        return error
 
     def refused(self, error: StoreUnavailable) -> None:
         """A write or read failed in a way that may pass."""

@@ -53,3 +53,16 @@ def test_a_bug_is_left_as_it_is(error: BaseException) -> None:
     health = StoreHealth("postgresql://kjobs@db/kjobs")
     assert classify(error, health) is error
     assert health.status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(StoreUnavailable("disk full"), "degraded"), (StoreBroken("store x: damaged"), "failing")],
+    ids=["refusal", "break"],
+)
+def test_kjobs_own_store_errors_pass_through_and_are_recorded(
+    error: BaseException, status: str
+) -> None:
+    health = StoreHealth("postgresql://kjobs@db/kjobs")
+    assert classify(error, health) is error  # a StoreUnavailable is an OSError: not re-wrapped
+    assert health.status == status

@@ -19,8 +19,8 @@ from typing import Any, Final, NoReturn
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from engine.core.errors import StoreBroken, StoreUnavailable
-from engine.store.health import StoreHealth
+from engine.core.errors import StoreBroken, StoreError, StoreUnavailable
+from engine.store.health import StoreHealth, caused_by
 
 #: SQLSTATEs of a server going away: admin_shutdown, crash_shutdown, cannot_connect_now
 SHUTTING_DOWN: Final = frozenset({"57P01", "57P02", "57P03"})
@@ -31,22 +31,14 @@ BROKEN: Final = frozenset({"XX001", "XX002"})  #: data_corrupted, index_corrupte
 
 def classify(error: BaseException, health: StoreHealth) -> BaseException:
     """The error kjobs raises for ``error`` (recorded in ``health``), or ``error`` itself."""
-    if isinstance(error, StoreUnavailable):
-        health.refused(error)
-        return error
-    if isinstance(error, StoreBroken):
-        health.broke(error)
-        return error
+    return health.record(error if isinstance(error, StoreError) else _mapped(error, health.name))
+
+
+def _mapped(error: BaseException, name: str) -> BaseException:
     if _broken(error):
-        broken = StoreBroken(f"store {health.name}: {error}")
-        broken.__cause__ = error
-        health.broke(broken)
-        return broken
-    if _transient(error):
-        refused = StoreUnavailable(f"PostgreSQL: {error}".rstrip(": "))
-        refused.__cause__ = error
-        health.refused(refused)
-        return refused
+        return caused_by(StoreBroken(f"store {name}: {error}"), error)
+    if _transient(error):  # StoreUnavailable is an OSError too: kjobs' errors never get here
+        return caused_by(StoreUnavailable(f"PostgreSQL: {error}".rstrip(": ")), error)
     return error
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 import aiosqlite
 
 from engine.core.errors import StoreBroken, StoreUnavailable
-from engine.store.health import StoreHealth
+from engine.store.health import StoreHealth, caused_by
 
 #: primary result codes of failures that may pass (https://sqlite.org/rescode.html)
 TRANSIENT: Final = {
@@ -36,30 +36,19 @@ BROKEN: Final = frozenset({11, 26})  #: SQLITE_CORRUPT, SQLITE_NOTADB
 def classify(error: BaseException, health: StoreHealth, *, record: bool = True) -> BaseException:
     """The error kjobs raises for ``error`` (recorded in ``health`` unless ``record`` is
     False: a store that failed to open has no health to speak of), or ``error`` itself."""
-    if isinstance(error, StoreUnavailable):
-        if record:
-            health.refused(error)
-        return error
-    if isinstance(error, StoreBroken):
-        if record:
-            health.broke(error)
-        return error
+    mapped = _mapped(error, health.name)
+    return health.record(mapped) if record else mapped
+
+
+def _mapped(error: BaseException, name: str) -> BaseException:
     if not isinstance(error, sqlite3.Error):
         return error
     code = getattr(error, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     if primary in BROKEN:
-        broken = StoreBroken(f"store {health.name}: {error}")
-        broken.__cause__ = error
-        if record:
-            health.broke(broken)
-        return broken
+        return caused_by(StoreBroken(f"store {name}: {error}"), error)
     if primary in TRANSIENT:
-        refused = StoreUnavailable(str(error) or TRANSIENT[primary])
-        refused.__cause__ = error
-        if record:
-            health.refused(refused)
-        return refused
+        return caused_by(StoreUnavailable(str(error) or TRANSIENT[primary]), error)
     return error
 
 
