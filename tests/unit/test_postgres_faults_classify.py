@@ -16,6 +16,10 @@ REFUSALS = [
     asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"),
     asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
     asyncpg.exceptions.InterfaceError("cannot perform operation: connection is closed"),
+    # seen after a server restart: a pooled connection still reading the server's goodbye
+    asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 11; another operation (2) is in progress"
+    ),
     ConnectionRefusedError(111, "Connect call failed"),
     TimeoutError(),
 ]

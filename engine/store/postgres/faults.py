@@ -2,12 +2,14 @@
 
 ``classify`` maps an error by its SQLSTATE class: a lost or refused connection (class 08, an
 ``OSError`` while connecting, a closed connection), a server that shuts down or restarts
-(57P01-57P03) and exhausted resources (class 53: disk full, out of memory, too many
-connections) become ``StoreUnavailable`` (the engine retries, the API answers 503, ``/health``
-says ``degraded``); damaged data (XX001, XX002) becomes ``StoreBroken`` (the engine stops);
-anything else (a constraint, an SQL error) is a bug and is left as it is. ``GuardedPool`` is
-the pool every PostgreSQL store uses, with that mapping on every call and a committed write
-reported to the store's health (``ok`` again).
+(57P01-57P03), a pooled connection caught while the server's goodbye is still being read
+(asyncpg's ``InternalClientError``: "another operation (2) is in progress") and exhausted
+resources (class 53: disk full, out of memory, too many connections) become
+``StoreUnavailable`` (the engine retries, the API answers 503, ``/health`` says ``degraded``);
+damaged data (XX001, XX002) becomes ``StoreBroken`` (the engine stops); anything else (a
+constraint, an SQL error) is a bug and is left as it is. ``GuardedPool`` is the pool every
+PostgreSQL store uses, with that mapping on every call and a committed write reported to the
+store's health (``ok`` again).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def _transient(error: BaseException) -> bool:
         return state in SHUTTING_DOWN or state[:2] in TRANSIENT_CLASSES
     if isinstance(error, asyncpg.InterfaceError):  # a pooled connection the server closed
         return "connection is closed" in str(error)
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        # the server ended the session while the connection sat in the pool: its protocol is
+        # still consuming that error (state 2); the connection closes, another one is made
+        return "another operation" in str(error)
     return isinstance(error, (OSError, TimeoutError))  # refused, reset, unreachable
 
 
