@@ -30,7 +30,7 @@ def ledger_config(folder: Path, steps: int = 3, sleep: str = "sleep 0.2") -> Pat
     blocks = ['description = "ledger steps for the cluster tests"', ""]
     for n in range(steps):
         line = f"{{job_id}} {n:02d}"
-        mark = '$KJOBS_NODE_ID $$ $(date +%s%N) >> "$KJOBS_LEDGER"'
+        mark = '$KJOBS_NODE_ID $$ $(date +%s%N) >> "$TEST_LEDGER"'
         blocks += [
             "[[steps]]",
             f'name = "Ledger Step {n}"',
@@ -59,7 +59,7 @@ def start_node(
         "KJOBS_CLUSTER_LEASE_SECONDS": str(lease_seconds),
         "KJOBS_CLUSTER_POLL_INTERVAL": "0.5",
         "KJOBS_KILL_GRACE_PERIOD": "0.5",
-        "KJOBS_LEDGER": str(folder / "ledger.txt"),
+        "TEST_LEDGER": str(folder / "ledger.txt"),
     }
     return start_server(folder, store, 1.0, ("--config", str(config)), env)
 

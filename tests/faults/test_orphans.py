@@ -30,14 +30,14 @@ pytestmark = pytest.mark.slow
 
 #: for every earlier start of this job's step 0 whose process still runs (not a zombie): a line
 _OVERLAPS = (
-    'for p in $(awk -v j={job_id} \'$1 == j && $3 == "start" {print $5}\' "$KJOBS_LEDGER"); '
+    'for p in $(awk -v j={job_id} \'$1 == j && $3 == "start" {print $5}\' "$TEST_LEDGER"); '
     'do [ "$p" != $$ ] && [ -r /proc/$p/stat ] && ! grep -q ") Z" /proc/$p/stat '
-    '&& echo "overlap $p" >> "$KJOBS_LEDGER.overlaps"; done; '
+    '&& echo "overlap $p" >> "$TEST_LEDGER.overlaps"; done; '
 )
 
 
 _FIRST_COPY_SLOW = (
-    'n=$(awk -v j={job_id} \'$1 == j && $3 == "start"\' "$KJOBS_LEDGER" | wc -l); '
+    'n=$(awk -v j={job_id} \'$1 == j && $3 == "start"\' "$TEST_LEDGER" | wc -l); '
     'if [ "$n" -gt 1 ]; then sleep 1; else sleep 60; fi'
 )
 
