@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 log = get_logger()
 
 CHECK_S: Final = 0.5  #: how often the keeper compares its leases with the store's
-Recover = Callable[[str], Awaitable[None]]  #: recovers one job, as at an engine's start
+#: adopts and recovers one job as at an engine's start; False while another node holds it
+Recover = Callable[[str], Awaitable[bool]]
 
 
 class StreamingLeasing:
@@ -69,10 +70,6 @@ class StreamingLeasing:
             self._fences[job_id] = lease
         return lease is not None
 
-    def fenced(self, job_id: str) -> bool:
-        """Whether an action or a recovery holds the job's lease right now."""
-        return job_id in self._fences
-
     async def take(self, run: Run, *, take_over: bool) -> bool:
         """Give ``run`` its job's lease (taken from another node when ``take_over``); False
         when another node holds it."""
@@ -85,12 +82,16 @@ class StreamingLeasing:
             log.info("kjobs.streaming.runs_elsewhere", job_id=run.job_id)
         return run.lease is not None
 
-    async def fence(self, job: StreamingJob, runs: Mapping[str, Run]) -> None:
-        """Before a user action decides on a job that runs on another node: take its lease
-        over, so that node's run stops writing (else its loop's writes could win every
-        compare-and-set) and no node rescues the job meanwhile. A run the action starts gets
-        the lease (``handed``); ``unfence`` gives up one that none took."""
-        if job.status in OWNED and job.uuid not in runs and job.uuid not in self._fences:
+    async def fence(self, job: StreamingJob, runs: Mapping[str, Run], *, cancels: bool) -> None:
+        """Before a user action's decision on a job that may run on another node is written:
+        take its lease over, so that node's run stops writing (else its loop's writes could
+        win every compare-and-set) and no node rescues the job meanwhile. That is a job a node
+        owns, or one whose loop the action ``cancels`` (an idle job's pending retry may wait on
+        another node). A run the action starts gets the lease (``handed``); ``unfence`` gives
+        up one that none took."""
+        if job.uuid in runs or job.uuid in self._fences:
+            return
+        if job.status in OWNED or cancels:
             now = self._clock.now_ms()
             lease = await self.leases.take_over(job.uuid, self.owner, now, self.lease_ms)
             self._fences[job.uuid] = lease
@@ -169,10 +170,6 @@ class StreamingLeasing:
         for job in jobs:
             if job.status not in OWNED or job.uuid in runtime.runs or job.uuid in self._fences:
                 continue
-            if not await self.adopt(job.uuid):  # free only when its node is gone
-                continue
-            log.warning("kjobs.streaming.rescued", job_id=job.uuid, status=job.status.value)
-            try:
-                await recover(job.uuid)  # a relaunched run is handed the adopted lease
-            finally:
-                await self.unfence(job.uuid)  # normally done by the recovery's commit already
+            # adopted only when its lease is free (its node is gone)
+            if await recover(job.uuid):
+                log.warning("kjobs.streaming.rescued", job_id=job.uuid, status=job.status.value)

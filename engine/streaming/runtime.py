@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -38,7 +37,6 @@ from engine.streaming.runs import Run, RunHandle
 from engine.streaming.source import StreamingModelSpec
 
 log = get_logger()
-Task = Callable[..., Coroutine[Any, Any, None]]  #: what a job's task runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +117,8 @@ class StreamingRuntime:
             if run is None and decision.changed and self.leasing is not None:
                 # a user action that changes a job running elsewhere fences that run first;
                 # one refused (it raised) or without effect leaves the run alone
-                await self.leasing.fence(job, self.runs)
+                cancels = any(isinstance(e, core.CancelLoop) for e in decision.effects)
+                await self.leasing.fence(job, self.runs, cancels=cancels)
             lease = None if run is None else run.lease
             extras = (stats, add_segments, remove_segments, lease)
             await self._commit(
@@ -190,16 +189,12 @@ class StreamingRuntime:
         return decision is not None
 
     def perform(self, effects: Sequence[core.StreamingEffect]) -> None:
-        """Carry out a stored decision's effects (on a shared store, an effect on a job that
-        runs on another node takes its lease over: ``leasing``)."""
+        """Carry out a stored decision's effects (on a shared store, a loop launched for a job
+        that another node may hold takes its lease over: ``leasing``)."""
         for effect in effects:
             remote = self.leasing is not None and effect.job_id not in self.runs
             if isinstance(effect, core.CancelLoop):
-                self.cancel(effect.job_id)
-                # a pending retry of an idle job may wait on another node: not fenced (only
-                # OWNED jobs are), its lease is taken away here
-                if remote and self.leasing is not None and not self.leasing.fenced(effect.job_id):
-                    self._start(effect.job_id, self.leasing.leases.revoke, effect.job_id)
+                self.cancel(effect.job_id)  # a run elsewhere was fenced by the decision
             elif isinstance(effect, core.LaunchLoop):
                 self.spawn(effect.job_id, take_over=remote)
             else:
@@ -244,14 +239,13 @@ class StreamingRuntime:
         """Start a new run of the job (replacing any) in the service's task group;
         ``take_over``: revoke another node's lease on the job first."""
         self.cancel(job_id)
-        run = self.runs[job_id] = Run(job_id)
-        run.lease = self.leasing.handed(job_id) if self.leasing is not None else None
-        self._start(job_id, self._run_job, run, retry_first, stop_only, take_over)
-
-    def _start(self, job_id: str, task: Task, *args: object) -> None:
         if self.task_group is None:
             raise RuntimeError("the streaming service is not started")
-        self.task_group.start_soon(task, *args, name=f"kjobs.streaming.{job_id}")
+        run = self.runs[job_id] = Run(job_id)
+        run.lease = self.leasing.handed(job_id) if self.leasing is not None else None
+        self.task_group.start_soon(
+            self._run_job, run, retry_first, stop_only, take_over, name=f"kjobs.streaming.{job_id}"
+        )
 
     # -- runs ---------------------------------------------------------------------------------
 

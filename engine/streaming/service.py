@@ -184,26 +184,29 @@ class StreamingService:
 
         ERROR jobs whose params enable retries get their retry scheduled again. On a shared
         store a job that another live node runs (it holds the lease) is left to it."""
-        leasing = self._rt.leasing
         for job_id in sorted(self._rt.jobs):
-            owned = self._rt.jobs[job_id].status in core.OWNED
-            if leasing is not None and owned and not await leasing.adopt(job_id):
-                continue
-            try:
-                await self._recover_one(job_id)
-            finally:  # normally done by the recovery's commit already
-                if leasing is not None:
-                    await leasing.unfence(job_id)
+            await self._recover_one(job_id)
 
-    async def _recover_one(self, job_id: str) -> None:
-        # performed under the job's lock: a relaunched run is handed the adopted lease
-        decision = await self._rt.commit(job_id, core.recover_on_start, perform=True)
+    async def _recover_one(self, job_id: str) -> bool:
+        """Recover one job as at a start; False when another node holds its lease (on a
+        shared store a job a node owns is first adopted: its lease claimed here)."""
+        leasing = self._rt.leasing
+        owned = self._rt.jobs[job_id].status in core.OWNED
+        if leasing is not None and owned and not await leasing.adopt(job_id):
+            return False
+        try:
+            # performed under the job's lock: a relaunched run is handed the adopted lease
+            decision = await self._rt.commit(job_id, core.recover_on_start, perform=True)
+        finally:  # normally done by the commit already
+            if leasing is not None:
+                await leasing.unfence(job_id)
         assert decision is not None
         job = self._rt.jobs[job_id]
         if decision.effects:
             log.info("kjobs.streaming.relaunched", job_id=job_id)
         elif may_retry(job, self._settings):
             self._rt.spawn(job_id, retry_first=True)
+        return True
 
     # -- actions ------------------------------------------------------------------------------
 
