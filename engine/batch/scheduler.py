@@ -28,8 +28,9 @@ from anyio.abc import TaskGroup
 from engine.batch.execution import ProfileLookup, StepExecution, reattach_info
 from engine.batch.leasing import LeaseHolder, Runner
 from engine.batch.output import LiveOutput
+from engine.batch.pacing import Pacer
 from engine.batch.writer import Decide, JobWriter
-from engine.clock import Clock
+from engine.clock import Clock, SystemClock
 from engine.config.settings import EngineSettings
 from engine.core import operations as ops
 from engine.core.errors import (
@@ -90,6 +91,8 @@ class Scheduler(LeaseHolder, StepExecution):
         self._tg: TaskGroup | None = None
         self._closing = False
         self._stopped = anyio.Event()
+        #: keeps event-loop iterations short while runners are busy (real time only)
+        self.pacer = Pacer() if isinstance(clock, SystemClock) else Pacer(None)
         self._init_leases(leases, node_id or instance, settings.lease_seconds)
 
     # -- public ---------------------------------------------------------------------------
@@ -226,6 +229,7 @@ class Scheduler(LeaseHolder, StepExecution):
             self.schedule(job)
 
     async def _drive(self, job_id: str) -> None:
+        await self.pacer.turn()
         running = self._running[job_id]
         node, ttl = self.node_id, self.lease_ms
         running.lease = lease = await self._durably(
@@ -274,6 +278,7 @@ class Scheduler(LeaseHolder, StepExecution):
             running.sequence, running.output = sequence, output
             with anyio.CancelScope() as scope:
                 running.scope = scope
+                await self.pacer.turn()
                 outcome = await self._execute(job, step, output, previous_info)
             running.scope = None
             if running.lost:

@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from engine.batch.output import NO_OUTPUT
+from engine.batch.pacing import Pacer
 from engine.core.errors import (
     CatalogNotFound,
     InvalidRequest,
@@ -222,6 +223,20 @@ async def test_concurrency_limit_and_priority_order(make_engine: EngineFactory) 
                             break
         assert most <= 2
         assert started == ids  # equal priority: submission order
+
+
+async def test_paced_runners_queue_for_turns_and_every_job_still_finishes(
+    make_engine: EngineFactory,
+) -> None:
+    async with make_engine(**{"kylin.job.max-concurrent-jobs": 20}) as engine:
+        engine.scheduler.pacer = pacer = Pacer(budget_s=1e-12)  # every loop iteration is busy
+        jobs = [
+            await engine.submit_build("kylin_sales_cube", "BUILD", i * DAY, (i + 1) * DAY)
+            for i in range(20)
+        ]
+        done = [await engine.wait_for(job.id, ENDED, timeout=60) for job in jobs]
+    assert [job.state for job in done] == [State.SUCCEED] * 20
+    assert pacer.waits > 0 and pacer.waiting == 0  # runners did queue, and none was left
 
 
 async def test_twenty_racing_resumes_one_wins(make_engine: EngineFactory) -> None:
