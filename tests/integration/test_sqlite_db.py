@@ -343,3 +343,39 @@ async def test_a_long_op_commits_on_the_writers_thread_never_the_loops(
     )
     assert loop_thread not in beside
     assert notes(notes_db.path) == ["x"] * 4
+
+
+async def test_a_write_tells_whether_another_process_committed_since_the_last_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shared.sqlite"
+    mine, theirs = SqliteDatabase(path), SqliteDatabase(path)
+    await mine.open()
+    await theirs.open()
+    told: list[str] = []
+    mine.others.listeners.append(lambda: told.append("other commits"))
+
+    def note(text: str) -> object:
+        return lambda conn: conn.execute("INSERT INTO leases (job_id, owner, token, expires) "
+                                         "VALUES (?, 'n', 1, 0)", (text,))  # fmt: skip
+
+    try:
+        for n in range(3):  # this process's own writes, inline or from its thread
+            await mine.write_sync(note(f"mine-{n}"), inline=n % 2 == 0)
+        assert told == []
+        await theirs.write_sync(note("theirs"))
+        assert told == []  # seen at this process's next transaction, not before
+        await mine.write_sync(note("mine-after"))
+        assert told == ["other commits"]
+        await mine.write_sync(note("mine-again"), inline=False)
+        assert told == ["other commits"]  # once per change of the file's data version
+        await theirs.write_sync(note("theirs-again"))
+
+        async def async_note(conn: aiosqlite.Connection) -> None:
+            await conn.execute("UPDATE leases SET token = token + 1 WHERE job_id = 'mine-0'")
+
+        await mine.write(async_note)  # an async op's transaction reads it too
+        assert told == ["other commits"] * 2
+    finally:
+        await theirs.close()
+        await mine.close()

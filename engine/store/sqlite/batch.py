@@ -21,6 +21,10 @@ from engine.logging import get_logger
 
 #: errors an op raises before it writes anything: they do not spoil the rest of its batch
 CLEAN_FAILURES: Final = (ConcurrentModification, LeaseLost, NotFoundError)
+#: on the writer connection: changes when ANOTHER connection (another process) has committed
+DATA_VERSION: Final = "PRAGMA data_version"
+
+Seen = Callable[[int], None]  #: told the file's data version at the start of a transaction
 
 log = get_logger()
 
@@ -59,12 +63,47 @@ def split_runs(batch: list[Pending]) -> list[tuple[bool, list[Pending]]]:
     return runs
 
 
+class OtherCommits:
+    """Whether another process committed to the file between two of this one's transactions.
+
+    Every transaction of the writer starts by reading ``PRAGMA data_version`` (``begin``),
+    which only changes when another connection committed; the writer task then calls
+    ``check``, which tells ``listeners`` (the SQLite store drops the segments it kept).
+    """
+
+    def __init__(self) -> None:
+        self._seen: int | None = None  #: the data version the last transaction began at
+        self._known: int | None = None  #: the one ``check`` last looked at
+        self.listeners: list[Callable[[], None]] = []
+
+    def saw(self, version: int) -> None:
+        """A transaction began at ``version`` (on whichever thread ran it: an int store)."""
+        self._seen = version
+
+    def check(self) -> None:
+        """On the event loop, after a batch: call the listeners if the version moved."""
+        seen, known = self._seen, self._known
+        if seen == known:
+            return
+        self._known = seen
+        if known is not None:
+            for listener in self.listeners:
+                listener()
+
+
+def begin(conn: sqlite3.Connection, seen: Seen) -> None:
+    """Open the write transaction and tell ``seen`` the data version it starts from."""
+    conn.execute("BEGIN IMMEDIATE")
+    seen(conn.execute(DATA_VERSION).fetchone()[0])
+
+
 def run_sync(
-    conn: sqlite3.Connection, items: list[Pending], begin: bool, commit: bool
+    conn: sqlite3.Connection, items: list[Pending], seen: Seen | None, commit: bool
 ) -> list[Outcome]:
-    """On the writer's thread: run sync ops (opening / committing the transaction if told)."""
-    if begin:
-        conn.execute("BEGIN IMMEDIATE")
+    """On the writer's thread: run sync ops (opening the transaction when given ``seen``,
+    committing it if told)."""
+    if seen is not None:
+        begin(conn, seen)
     outcomes: list[Outcome] = []
     for item in items:
         before = conn.total_changes
@@ -81,12 +120,16 @@ async def run_async(
     conn: aiosqlite.Connection,
     raw: sqlite3.Connection,
     items: list[Pending],
-    begin: bool,
+    seen: Seen | None,
     commit: bool,
 ) -> list[Outcome]:
     """The same as ``_run_sync`` for async ops (one thread trip per statement)."""
-    if begin:
+    if seen is not None:
         await conn.execute("BEGIN IMMEDIATE")
+        async with conn.execute(DATA_VERSION) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        seen(row[0])
     outcomes: list[Outcome] = []
     for item in items:
         before = raw.total_changes

@@ -58,8 +58,10 @@ from engine.core.errors import KjobsError, StoreUnavailable
 from engine.logging import get_logger
 from engine.store.health import StoreHealth
 from engine.store.sqlite.batch import OpFailed as _OpFailed
+from engine.store.sqlite.batch import OtherCommits
 from engine.store.sqlite.batch import Outcome as _Outcome
 from engine.store.sqlite.batch import Pending as _Pending
+from engine.store.sqlite.batch import begin as _begin
 from engine.store.sqlite.batch import optimize as _optimize
 from engine.store.sqlite.batch import rollback as _rollback
 from engine.store.sqlite.batch import run_async as _run_async
@@ -124,6 +126,7 @@ class SqliteDatabase:
         #: cannot wait on the disk: NORMAL syncs the WAL at checkpoints only
         self._inline = level == "NORMAL"
         self._waits = True  #: the writer connection's busy timeout is on (see _wait_for_locks)
+        self.others = OtherCommits()  #: tells when another process has committed to the file
 
     @property
     def path(self) -> str:
@@ -288,6 +291,7 @@ class SqliteDatabase:
                 if batch:
                     await self._run_batch(batch)
                     batch = []
+                    self.others.check()
                     self._checkpointer.committed(idle=not self._queue)
                     self._wakeup.set()  # more may have come while the batch ran
                 elif self._closing:
@@ -356,11 +360,12 @@ class SqliteDatabase:
             return None
         self._wait_for_locks(raw, False)  # stays off until the writer's thread needs it
         try:
-            raw.execute("BEGIN IMMEDIATE")
+            _begin(raw, self.others.saw)
         except sqlite3.OperationalError:
+            _rollback(raw)  # (when BEGIN itself was refused there is nothing to roll back)
             return None  # busy: the writer's thread waits for the lock instead
         try:
-            outcomes = _run_sync(raw, batch, False, True)
+            outcomes = _run_sync(raw, batch, None, True)
         except BaseException:
             _rollback(raw)
             raise
@@ -377,11 +382,11 @@ class SqliteDatabase:
             await self._in_thread(self._wait_for_locks, raw, True)
         try:
             for index, (sync, items) in enumerate(runs):
-                begin, commit = index == 0, index == len(runs) - 1
+                seen, commit = self.others.saw if index == 0 else None, index == len(runs) - 1
                 if sync:
-                    outcomes += await self._in_thread(_run_sync, raw, items, begin, commit)
+                    outcomes += await self._in_thread(_run_sync, raw, items, seen, commit)
                 else:
-                    outcomes += await _run_async(conn, raw, items, begin, commit)
+                    outcomes += await _run_async(conn, raw, items, seen, commit)
         except BaseException:
             await self._in_thread(_rollback, raw)
             raise

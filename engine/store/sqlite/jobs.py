@@ -137,6 +137,8 @@ class SqliteJobStore(SqliteOps, SqliteStoreBase):
         self.max_output_bytes = max_output_bytes
         self._segments = SegmentCache()
         super().__init__(target, synchronous=synchronous)
+        # another kjobs on the file may have changed segments: seen at this one's next write
+        self._db.others.listeners.append(self._segments.clear)
         self.leases = SqliteLeases(self._db)  #: the leases of these jobs (fence ``save_job``)
 
     # -- writes -------------------------------------------------------------------------------

@@ -1,10 +1,16 @@
 """The cube segments a ``SqliteJobStore`` knows, kept in memory per cube.
 
 Every build reads its cube's segments twice (planning at submit, landing at "Update Cube
-Info"); with a thousand segments per cube that read was the largest cost of a submit. The
-store writes every segment change itself (one engine owns a SQLite file), so after a cube's
-first read its list is kept and updated by each committed write. A read that raced with a
-write (the write committed while the read was loading) is answered but not kept.
+Info"); with a thousand segments per cube that read was the largest cost of a submit. After
+a cube's first read its list is kept and updated by each write this store commits. A read
+that raced with a write (the write committed while the read was loading) is answered but not
+kept.
+
+Several ``kjobs serve`` may share one file (SPEC §9). Each transaction of this process starts by
+reading the file's ``data_version``, which changes only when another connection committed:
+then every cube is forgotten (``clear``) and read again. A build plans under its cube's lock,
+whose claim is a transaction, so it never plans against another node's stale view; a read
+alone sees another node's changes after this node's next write (its heartbeat at the latest).
 """
 
 from __future__ import annotations
@@ -41,6 +47,12 @@ class SegmentCache:
             self._cubes[cube] = sorted(found, key=_order)
             self._cube_of.update((s.uuid, cube) for s in found)
         return found
+
+    def clear(self) -> None:
+        """Forget every cube (another process wrote to the file): the next reads load."""
+        self._writes += 1  # a load in flight may predate the other process's writes
+        self._cubes.clear()
+        self._cube_of.clear()
 
     def committed(self, change: SegmentChange) -> None:
         """Apply a change that was just committed (upserts first, then deletes, as stored)."""
