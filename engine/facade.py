@@ -146,6 +146,7 @@ class Engine:
             self.ended = anyio.Event()
             self._tg.start_soon(watch_store, self.store_health, self.ended, name="kjobs.watch")
             await self._tg.start(self.scheduler.run, name="kjobs.scheduler")
+            self._segments.attach(self._tg)
             await self.node.start()  # SPEC §2.3 recovery: jobs left RUNNING, READY ones
             await self._tg.start(self.node.run, name="kjobs.cluster")
             await self.ops.start(self._tg)

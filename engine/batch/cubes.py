@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-import anyio
+from anyio.abc import TaskGroup
 
 from engine.batch.cube_locks import CubeLocks
 from engine.clock import Clock
 from engine.core.jobs import Job, Segment
 from engine.core.segments import UNFINISHED, plan_delete, plan_purge, plan_segment
 from engine.logging import get_logger
+from engine.store.commit import JobLocks
 from engine.store.ports import JobStore, LeaseStore
 
 log = get_logger()
@@ -38,11 +39,18 @@ class CubeSegments:
     ) -> None:
         self._store = store
         self._new_id = new_id
-        self._lock = anyio.Lock()  # planning in this engine: one at a time
+        # planning in this engine: one at a time per cube. A free lock is taken without a
+        # yield (anyio's Lock yields while holding it): planning from the cached segments
+        # then runs start to end in one go, and concurrent submits of a cube never queue.
+        self._locks_here = JobLocks()
         self._locks = CubeLocks(leases, node_id, clock)
         #: NEW segments planned by submits whose write has not returned yet: the lock covers
         #: planning only, so that concurrent submits share a group commit
         self._planned: dict[str, Segment] = {}
+
+    def attach(self, tg: TaskGroup) -> None:
+        """The running engine's task group: cube locks are released from it (``CubeLocks``)."""
+        self._locks.attach(tg)
 
     @asynccontextmanager
     async def planning(
@@ -52,7 +60,7 @@ class CubeSegments:
         the segment counts as planned (for this engine and, by the cube's lock, every node)
         until the body ends."""
         async with self._locks.hold(cube):
-            async with self._lock:
+            async with self._locks_here.hold(cube):
                 existing = await self._store.segments(cube)
                 planned = [s for s in self._planned.values() if s.cube == cube]
                 if planned:
@@ -66,7 +74,7 @@ class CubeSegments:
 
     async def delete(self, cube: str, name: str) -> list[Segment]:
         """Delete segment ``name`` of ``cube`` if the core allows it; the cube's segments left."""
-        async with self._locks.hold(cube), self._lock:
+        async with self._locks.hold(cube), self._locks_here.hold(cube):
             target = plan_delete(
                 cube, name, await self._store.segments(cube), await self._unfinished(cube)
             )
@@ -76,7 +84,7 @@ class CubeSegments:
 
     async def purge(self, cube: str) -> list[Segment]:
         """Delete every segment of ``cube`` if none of its jobs is unfinished; ``[]``."""
-        async with self._locks.hold(cube), self._lock:
+        async with self._locks.hold(cube), self._locks_here.hold(cube):
             segments = await self._store.segments(cube)
             doomed = plan_purge(cube, segments, await self._unfinished(cube))
             await self._store.delete_segments([s.uuid for s in doomed])

@@ -83,3 +83,51 @@ async def test_an_engine_waits_for_another_nodes_lock_then_gives_up_with_a_503()
         held = await leases.held("node-a")
         assert list(held) == [PREFIX + CUBE]
     assert await leases.held("node-a") == {}  # the last one out gave it up
+
+
+async def test_a_stream_of_submits_claims_the_lock_once_and_it_is_let_go_soon_after() -> None:
+    leases = LocalLeases(MemoryJobStore())
+    leases.shared = True
+    locks = CubeLocks(leases, "node-a", SystemClock(), linger_s=0.05)
+    async with anyio.create_task_group() as tg:
+        locks.attach(tg)  # as a running engine's: the last submit out does not release
+        for _ in range(20):
+            async with locks.hold(CUBE):
+                pass
+            assert list(await leases.held("node-a")) == [PREFIX + CUBE]
+        held = await leases.held("node-a")
+        assert held == {PREFIX + CUBE: 1}  # claimed once, by the first submit
+        with anyio.fail_after(10):
+            while await leases.held("node-a"):  # noqa: ASYNC110 (polls the store)
+                await anyio.sleep(0.01)
+        async with locks.hold(CUBE):  # free again: the next submit claims anew
+            assert await leases.held("node-a") == {PREFIX + CUBE: 2}
+        tg.cancel_scope.cancel()  # the engine stops: the lock lingering then is released
+    assert await leases.held("node-a") == {}
+
+
+async def test_another_node_gets_a_lingering_lock_once_it_is_let_go(
+    tmp_path: Path, shared_store: str
+) -> None:
+    async with two_engines(tmp_path, shared_store) as (a, b):
+        first = await a.submit_build(CUBE, "BUILD", 0, 1000)
+        with anyio.fail_after(30):  # b waits out a's linger, then plans against a's segment
+            second = await b.submit_build(CUBE, "BUILD", 1000, 2000)
+            with pytest.raises(SegmentsOverlap):
+                await b.submit_build(CUBE, "BUILD", 500, 1500)
+        with anyio.fail_after(30):  # a sees b's build by its next write (its heartbeat)
+            while len(await a.segments(CUBE)) < 2:  # noqa: ASYNC110 (polls the store)
+                await anyio.sleep(0.05)
+        segments = await a.segments(CUBE)
+    assert first.segment.uuid != second.segment.uuid
+    assert sorted((s.start, s.end) for s in segments) == [(0, 1000), (1000, 2000)]
+
+
+async def test_a_node_plans_against_the_builds_another_node_made(
+    tmp_path: Path, shared_store: str
+) -> None:
+    async with two_engines(tmp_path, shared_store) as (a, b):
+        await a.submit_build(CUBE, "BUILD", 0, 1000)  # a has read (and may keep) the segments
+        await b.submit_build(CUBE, "BUILD", 1000, 2000)
+        with pytest.raises(SegmentsOverlap):  # at once: planning never uses a stale view
+            await a.submit_build(CUBE, "BUILD", 1500, 2500)
